@@ -1,0 +1,69 @@
+"""The sans-I/O Engine.IO v4 core shared by the server and the client.
+
+Nothing here performs I/O, imports trio or reads a clock: callers pass bytes
+in, get packets or events out, and pass the current time as ``now``.
+"""
+
+from __future__ import annotations
+
+from .errors import HandshakeError, LocalProtocolError, ParseError, ProtocolError, RemoteProtocolError
+from .events import (
+    Event,
+    MessageReceived,
+    PongReceived,
+    ProbeAnswered,
+    SessionClosed,
+    UpgradeAborted,
+    UpgradeCompleted,
+)
+from .handshake import DEFAULT_MAX_PAYLOAD, Handshake, seconds_to_ms
+from .packets import (
+    RECORD_SEPARATOR,
+    Packet,
+    PacketType,
+    decode_frame,
+    decode_payload,
+    encode_frame,
+    encode_payload,
+    encoded_payload_size,
+)
+from .query import MAX_QUERY_LENGTH, MAX_SID_LENGTH, EngineQuery, ErrorCode, RequestRejected, parse_query
+from .reasons import CloseInfo, CloseReason
+from .server_session import ServerSession, SessionState, UpgradeState
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "MAX_QUERY_LENGTH",
+    "MAX_SID_LENGTH",
+    "RECORD_SEPARATOR",
+    "CloseInfo",
+    "CloseReason",
+    "EngineQuery",
+    "ErrorCode",
+    "Event",
+    "Handshake",
+    "HandshakeError",
+    "LocalProtocolError",
+    "MessageReceived",
+    "Packet",
+    "PacketType",
+    "ParseError",
+    "PongReceived",
+    "ProbeAnswered",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestRejected",
+    "ServerSession",
+    "SessionClosed",
+    "SessionState",
+    "UpgradeAborted",
+    "UpgradeCompleted",
+    "UpgradeState",
+    "decode_frame",
+    "decode_payload",
+    "encode_frame",
+    "encode_payload",
+    "encoded_payload_size",
+    "parse_query",
+    "seconds_to_ms",
+]

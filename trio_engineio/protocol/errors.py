@@ -1,0 +1,45 @@
+"""Exceptions raised by the sans-I/O protocol core.
+
+The split follows h11: a :class:`RemoteProtocolError` means the *peer* sent
+something that breaks the protocol (the right answer is to reject or close);
+a :class:`LocalProtocolError` means *our own* code asked for something the
+protocol does not allow in the current state (a bug or a race in the caller).
+
+::
+
+    ProtocolError
+    ├── LocalProtocolError
+    └── RemoteProtocolError
+        ├── ParseError          (undecodable packet or payload)
+        └── HandshakeError      (unusable OPEN packet, client side)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HandshakeError",
+    "LocalProtocolError",
+    "ParseError",
+    "ProtocolError",
+    "RemoteProtocolError",
+]
+
+
+class ProtocolError(Exception):
+    """Base class of every error raised by :mod:`trio_engineio.protocol`."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller asked for something the protocol forbids in this state."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something that violates Engine.IO v4."""
+
+
+class ParseError(RemoteProtocolError):
+    """A packet, frame or polling payload could not be decoded."""
+
+
+class HandshakeError(RemoteProtocolError):
+    """The server's OPEN packet is malformed or lacks a required field."""

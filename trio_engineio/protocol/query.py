@@ -1,0 +1,145 @@
+"""Validation of Engine.IO request query strings, with the reference error codes.
+
+The JavaScript server answers a rejected request with HTTP 400 (403 for
+*Forbidden*) and a JSON body ``{"code": N, "message": "..."}``; this module
+produces the same codes and messages.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+__all__ = [
+    "MAX_QUERY_LENGTH",
+    "MAX_SID_LENGTH",
+    "EngineQuery",
+    "ErrorCode",
+    "RequestRejected",
+    "parse_query",
+]
+
+#: Longest query string accepted, in bytes.
+MAX_QUERY_LENGTH = 4096
+#: Longest session id accepted in a query.
+MAX_SID_LENGTH = 128
+
+
+class ErrorCode(enum.IntEnum):
+    """Error codes of the reference server, sent in rejection bodies."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+    @property
+    def message(self) -> str:
+        """The reference server's message for this code."""
+        return _MESSAGES[self]
+
+    @property
+    def http_status(self) -> int:
+        """403 for FORBIDDEN, 400 for everything else."""
+        return 403 if self is ErrorCode.FORBIDDEN else 400
+
+
+_MESSAGES = {
+    ErrorCode.UNKNOWN_TRANSPORT: "Transport unknown",
+    ErrorCode.UNKNOWN_SID: "Session ID unknown",
+    ErrorCode.BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    ErrorCode.BAD_REQUEST: "Bad request",
+    ErrorCode.FORBIDDEN: "Forbidden",
+    ErrorCode.UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+
+class RequestRejected(Exception):
+    """A request refused before it reached a session.
+
+    ``code`` is the reference error code; ``detail`` says what exactly was
+    wrong (safe to log: client text is escaped and truncated by the caller's
+    formatting with ``%r``). ``status`` may override the HTTP status.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str = "",
+        *,
+        message: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.code = code
+        self.detail = detail
+        self.message = message if message is not None else code.message
+        self.status = status if status is not None else code.http_status
+        super().__init__(f"{self.message} ({detail})" if detail else self.message)
+
+    def body(self) -> bytes:
+        """The JSON body the reference server sends with this rejection."""
+        return json.dumps({"code": int(self.code), "message": self.message}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineQuery:
+    """The Engine.IO part of a request's query string."""
+
+    transport: str
+    sid: str | None
+    eio: int
+
+
+_SID_ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+
+
+def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str, ...]) -> EngineQuery:
+    """Parse and validate a raw (percent-encoded) query string.
+
+    Checks, in the reference order: size and encoding (code 3), ``transport``
+    (code 0), ``EIO`` (code 5), ``sid`` (code 1), JSONP ``j`` (code 3).
+    Unknown parameters (``t`` cache busters, application data) are ignored.
+    """
+    if len(raw) > MAX_QUERY_LENGTH:
+        raise RequestRejected(ErrorCode.BAD_REQUEST, "query string too long")
+    params: dict[bytes, list[bytes]] = {}
+    if raw:
+        for pair in raw.split(b"&"):
+            if not pair:
+                continue
+            key, _, value = pair.partition(b"=")
+            if key in (b"EIO", b"transport", b"sid", b"j"):
+                params.setdefault(key, []).append(unquote_to_bytes(value.replace(b"+", b" ")))
+    transport_values = params.get(b"transport")
+    if not transport_values or len(transport_values) != 1:
+        raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, "missing or repeated transport")
+    transport = _ascii(transport_values[0])
+    if transport is None or transport not in transports:
+        raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, f"transport {transport_values[0][:32]!r}")
+    eio_values = params.get(b"EIO")
+    if not eio_values or len(eio_values) != 1 or eio_values[0] != b"4":
+        shown = eio_values[0][:16] if eio_values else None
+        raise RequestRejected(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, f"EIO {shown!r}")
+    sid: str | None = None
+    sid_values = params.get(b"sid")
+    if sid_values is not None:
+        if len(sid_values) != 1:
+            raise RequestRejected(ErrorCode.UNKNOWN_SID, "repeated sid")
+        raw_sid = sid_values[0]
+        if not raw_sid or len(raw_sid) > MAX_SID_LENGTH or not _SID_ALLOWED.issuperset(raw_sid):
+            raise RequestRejected(ErrorCode.UNKNOWN_SID, f"malformed sid {raw_sid[:32]!r}")
+        sid = raw_sid.decode("ascii")
+    if b"j" in params:
+        raise RequestRejected(ErrorCode.BAD_REQUEST, "JSONP polling is not supported")
+    return EngineQuery(transport=transport, sid=sid, eio=4)
+
+
+def _ascii(value: bytes) -> str | None:
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
