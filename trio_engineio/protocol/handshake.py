@@ -56,7 +56,8 @@ class Handshake:
         """Parse an OPEN packet's data strictly; raise :class:`HandshakeError`."""
         try:
             obj = loads(data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
+            # RecursionError: deeply nested JSON (``[[[[...``) from a hostile server.
             raise HandshakeError("handshake is not valid JSON") from exc
         if not isinstance(obj, dict):
             raise HandshakeError("handshake is not a JSON object")
