@@ -21,8 +21,9 @@ __all__ = [
     "parse_query",
 ]
 
-#: Longest query string accepted, in bytes.
-MAX_QUERY_LENGTH = 4096
+#: Longest query string accepted, in bytes. Above Node's usual request-line sizes, so
+#: that an overlong sid (bad-inputs A5: 10 kB) is reported as code 1, not code 3.
+MAX_QUERY_LENGTH = 16 * 1024
 #: Longest session id accepted in a query.
 MAX_SID_LENGTH = 128
 
