@@ -6,6 +6,7 @@ in, get packets or events out, and pass the current time as ``now``.
 
 from __future__ import annotations
 
+from .client_session import ClientSession, ClientState, ClientUpgradeState, frame_size
 from .errors import HandshakeError, LocalProtocolError, ParseError, ProtocolError, RemoteProtocolError
 from .events import (
     Event,
@@ -36,6 +37,9 @@ __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_SID_LENGTH",
     "RECORD_SEPARATOR",
+    "ClientSession",
+    "ClientState",
+    "ClientUpgradeState",
     "CloseInfo",
     "CloseReason",
     "EngineQuery",
@@ -64,6 +68,7 @@ __all__ = [
     "encode_frame",
     "encode_payload",
     "encoded_payload_size",
+    "frame_size",
     "parse_query",
     "seconds_to_ms",
 ]

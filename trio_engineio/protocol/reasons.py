@@ -29,6 +29,8 @@ class CloseReason(str, enum.Enum):
     TRANSPORT_ERROR = "transport error"
     #: The peer sent a packet or payload that could not be decoded.
     PARSE_ERROR = "parse error"
+    #: The peer sent a body, payload or websocket message above the receiving side's limit.
+    PAYLOAD_TOO_LARGE = "payload too large"
 
     def __str__(self) -> str:
         return self.value
