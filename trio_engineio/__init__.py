@@ -1,7 +1,39 @@
-"""trio_engineio: a trio-native Engine.IO v4 server and client."""
+"""trio_engineio: a trio-native Engine.IO v4 server and client.
+
+Server: :class:`Server` (sessions, handlers, ``send``/``disconnect``) served by
+:class:`ASGIApp` under ``hypercorn --worker-class trio`` or :func:`serve`.
+The sans-I/O core is public as :mod:`trio_engineio.protocol`.
+"""
 
 from __future__ import annotations
 
+from ._asgi import ASGIApp
+from ._exceptions import (
+    ConnectionClosed,
+    ConnectionRejected,
+    EngineIOConnectionError,
+    EngineIOError,
+    HandshakeFailed,
+)
+from ._serve import serve
+from ._server import ConnectionRefusedError, Server, ServerStatistics
+from ._session import Connection
 from ._version import __version__
+from .protocol.reasons import CloseInfo, CloseReason
 
-__all__ = ["__version__"]
+__all__ = [
+    "ASGIApp",
+    "CloseInfo",
+    "CloseReason",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionRefusedError",
+    "ConnectionRejected",
+    "EngineIOConnectionError",
+    "EngineIOError",
+    "HandshakeFailed",
+    "Server",
+    "ServerStatistics",
+    "__version__",
+    "serve",
+]

@@ -1,0 +1,221 @@
+"""The ASGI application: routing, lifespan, CORS, static files and the fallback app."""
+
+from __future__ import annotations
+
+import inspect
+import mimetypes
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ._asgi_polling import POLLING_HEADERS, PollingHandler
+from ._asgi_websocket import WebSocketHandler, reject_websocket
+from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
+from ._http import ASGIReceive, ASGISend, Headers, send_response
+from ._server import Server
+from .protocol.query import ErrorCode, RequestRejected, parse_query
+
+__all__ = ["ASGIApp"]
+
+ASGIApplication = Callable[[MutableMapping[str, Any], ASGIReceive, ASGISend], Awaitable[None]]
+StaticFiles = Mapping[str, "str | Mapping[str, str]"]
+Hook = Callable[[], Any] | None
+
+
+class ASGIApp:
+    """Serve a :class:`Server` as an ASGI application.
+
+    Requests under ``/<engineio_path>/`` go to the Engine.IO server; paths in
+    ``static_files`` are served from disk (a key ending in ``/`` maps a URL
+    prefix to a directory; a value is a filename or
+    ``{"filename": ..., "content_type": ...}``); everything else goes to
+    ``other_asgi_app`` or gets a 404.
+
+    The ASGI lifespan runs the server's nursery: ``on_startup`` and
+    ``on_shutdown`` (sync or async callables) run inside it, and shutdown
+    closes every session gracefully. ``hypercorn --worker-class trio module:app``
+    needs no extra flags. Without a lifespan (some test transports), run the
+    server yourself with ``async with server:`` or ``nursery.start(server.run)``.
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        other_asgi_app: ASGIApplication | None = None,
+        static_files: StaticFiles | None = None,
+        engineio_path: str = "engine.io",
+        on_startup: Hook = None,
+        on_shutdown: Hook = None,
+    ) -> None:
+        self.server = server
+        self.other_asgi_app = other_asgi_app
+        self.static_files = dict(static_files or {})
+        self.engineio_path = "/" + engineio_path.strip("/")
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self._polling = PollingHandler(server)
+        self._websocket = WebSocketHandler(server)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        """The ASGI entry point."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind not in ("http", "websocket"):
+            return
+        path = _app_path(scope)
+        if path == self.engineio_path or path == self.engineio_path + "/":
+            await self._engineio(scope, receive, send)
+        elif kind == "http" and self._static_target(path) is not None:
+            await self._static(scope, send, path)
+        elif self.other_asgi_app is not None:
+            await self.other_asgi_app(scope, receive, send)
+        elif kind == "http":
+            await send_response(send, 404, b"Not Found")
+        else:
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
+
+    # ---------------------------------------------------------------- lifespan
+    async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
+        message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        started = False
+        try:
+            async with self.server:
+                await _call_hook(self.on_startup)
+                started = True
+                await send({"type": "lifespan.startup.complete"})
+                while message["type"] != "lifespan.shutdown":
+                    message = await receive()
+                await _call_hook(self.on_shutdown)
+        except Exception as exc:
+            self.server.logger.exception("lifespan failed")
+            kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": kind, "message": f"{type(exc).__name__}: {exc}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    # ---------------------------------------------------------------- engineio
+    async def _engineio(self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+        server = self.server
+        is_websocket = scope["type"] == "websocket"
+        if is_websocket:
+            first = await receive()
+            if first["type"] != "websocket.connect":
+                return
+        extra: Headers = []
+        try:
+            try:
+                origin = check_origin(
+                    scope,
+                    server._options.cors_allowed_origins,
+                    trust_forwarded=server._options.trust_forwarded_headers,
+                )
+            except OriginRefused as refused:
+                if refused.malformed:
+                    raise RequestRejected(ErrorCode.BAD_REQUEST, str(refused)) from None
+                raise RequestRejected(
+                    ErrorCode.FORBIDDEN, str(refused), message="Not an accepted origin"
+                ) from None
+            credentials = server._options.cors_credentials
+            extra = cors_headers(origin, credentials=credentials)
+            if not is_websocket and scope["method"] == "OPTIONS":
+                headers = [*POLLING_HEADERS, *preflight_headers(scope, origin, credentials=credentials)]
+                await send_response(send, 204, b"", headers)
+                return
+            if not server.is_running:
+                raise RequestRejected(
+                    ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
+                )
+            query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
+            if is_websocket:
+                if query.transport != "websocket":
+                    raise RequestRejected(ErrorCode.BAD_REQUEST, "websocket request on a polling URL")
+                await self._websocket.handle(scope, receive, send, query, extra)
+                return
+            if query.transport != "polling":
+                raise RequestRejected(ErrorCode.BAD_REQUEST, "transport=websocket without an Upgrade")
+            if query.sid is None:
+                await self._polling.handshake(scope, send, extra)
+                return
+            conn = server._sessions.get(query.sid)
+            if conn is None:
+                raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
+            method = scope["method"]
+            if method == "GET":
+                await self._polling.get(conn, scope, receive, send, extra)
+            elif method == "POST":
+                await self._polling.post(conn, scope, receive, send, extra)
+            else:
+                raise RequestRejected(ErrorCode.BAD_REQUEST, f"method {method!r} on a session")
+        except RequestRejected as rejected:
+            server._rejected += 1
+            server.logger.info(
+                "refused %s %s: %s (HTTP %d)",
+                "websocket" if is_websocket else scope.get("method"),
+                scope.get("path"),
+                rejected,
+                rejected.status,
+            )
+            if is_websocket:
+                await reject_websocket(scope, send, rejected.status, rejected.body(), extra)
+            else:
+                await send_response(
+                    send,
+                    rejected.status,
+                    rejected.body(),
+                    [*POLLING_HEADERS, *extra],
+                    content_type=b"application/json",
+                )
+
+    # ------------------------------------------------------------ static files
+    def _static_target(self, path: str) -> tuple[Path, str | None] | None:
+        for prefix, target in self.static_files.items():
+            filename = target if isinstance(target, str) else target.get("filename", "")
+            content_type = None if isinstance(target, str) else target.get("content_type")
+            if prefix.endswith("/") and path.startswith(prefix):
+                root = Path(filename).resolve()
+                candidate = (root / path[len(prefix) :]).resolve()
+                if candidate != root and root not in candidate.parents:
+                    return None
+                if candidate.is_dir():
+                    candidate = candidate / "index.html"
+                return (candidate, content_type)
+            if path == prefix:
+                return (Path(filename), content_type)
+        return None
+
+    async def _static(self, scope: MutableMapping[str, Any], send: ASGISend, path: str) -> None:
+        target = self._static_target(path)
+        assert target is not None
+        filename, content_type = target
+        try:
+            body = await trio.Path(filename).read_bytes()
+        except OSError:
+            await send_response(send, 404, b"Not Found")
+            return
+        guessed = content_type or mimetypes.guess_type(str(filename))[0] or "application/octet-stream"
+        if guessed.startswith("text/") or guessed in ("application/javascript", "application/json"):
+            guessed += "; charset=utf-8"
+        await send_response(send, 200, body, content_type=guessed.encode())
+
+
+def _app_path(scope: Mapping[str, Any]) -> str:
+    path = str(scope.get("path", "/"))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
+async def _call_hook(hook: Hook) -> None:
+    if hook is None:
+        return
+    result = hook()
+    if inspect.isawaitable(result):
+        await result

@@ -1,0 +1,291 @@
+"""The websocket transport over ASGI: websocket-only sessions and upgrades.
+
+The request task lends its socket to the session: a reader feeds frames to the
+core, a writer sends what the core queues. Both stop when the session closes
+or the socket goes away, and the socket is always closed explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._asgi_polling import cookie_header
+from ._environ import build_environ
+from ._http import ASGIReceive, ASGISend, Headers
+from .protocol.errors import ParseError, RemoteProtocolError
+from .protocol.events import ProbeAnswered, UpgradeAborted, UpgradeCompleted
+from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
+from .protocol.query import EngineQuery, ErrorCode, RequestRejected
+from .protocol.reasons import CloseReason
+
+if TYPE_CHECKING:
+    from ._server import Server
+    from ._session import Connection
+
+__all__ = ["WebSocketHandler", "reject_websocket"]
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+async def reject_websocket(
+    scope: MutableMapping[str, Any],
+    send: ASGISend,
+    status: int,
+    body: bytes,
+    headers: Headers = (),  # type: ignore[assignment]
+    *,
+    content_type: bytes = b"application/json",
+) -> None:
+    """Refuse a websocket before accepting it: a real HTTP answer where the server allows."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": CLOSE_POLICY})
+
+
+class _Socket:
+    """The ASGI websocket of one request, with its close state."""
+
+    def __init__(self, receive: ASGIReceive, send: ASGISend, max_payload: int) -> None:
+        self.receive = receive
+        self.send = send
+        self.max_payload = max_payload
+        self.gone = False
+        self.close_code = CLOSE_NORMAL
+
+    async def send_packet(self, packet: Packet) -> None:
+        frame = encode_frame(packet)
+        if isinstance(frame, str):
+            await self.send({"type": "websocket.send", "text": frame})
+        else:
+            await self.send({"type": "websocket.send", "bytes": frame})
+
+    async def receive_frame(self) -> str | bytes | None:
+        """The next frame's data, or ``None`` once the peer has gone."""
+        message = await self.receive()
+        if message["type"] == "websocket.disconnect":
+            self.gone = True
+            return None
+        text = message.get("text")
+        if text is not None:
+            return str(text)
+        data = message.get("bytes")
+        return bytes(data) if data is not None else ""
+
+    def frame_too_big(self, frame: str | bytes) -> bool:
+        # A str's UTF-8 size is at least its length; only measure exactly when it matters.
+        if len(frame) > self.max_payload:
+            return True
+        if isinstance(frame, str) and len(frame) * 4 > self.max_payload and not frame.isascii():
+            return len(frame.encode("utf-8")) > self.max_payload
+        return False
+
+    async def close(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
+            await self.send({"type": "websocket.close", "code": self.close_code})
+
+
+class WebSocketHandler:
+    """Answers the websocket requests of one server."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def handle(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: ASGIReceive,
+        send: ASGISend,
+        query: EngineQuery,
+        extra_headers: Headers,
+    ) -> None:
+        """Run one websocket request to its end."""
+        server = self.server
+        socket = _Socket(receive, send, server._options.max_http_buffer_size)
+        if query.sid is None:
+            conn = server._create_session(transport="websocket", scope=scope, environ=build_environ(scope))
+            refusal = await server._open_session(conn)
+            if refusal is not None:
+                body = server._options.json.dumps({"message": refusal}).encode("utf-8")
+                await reject_websocket(scope, send, 401, body, extra_headers)
+                return
+            headers = [*extra_headers, *cookie_header(server, conn.sid)]
+            await send({"type": "websocket.accept", "headers": headers})
+            open_packet = Packet(PacketType.OPEN, conn._core.handshake.encode(server._options.json.dumps))
+            try:
+                await socket.send_packet(open_packet)
+                await self._run_session_socket(conn, socket)
+            finally:
+                await self._finish(conn, socket)
+            return
+        existing = server._sessions.get(query.sid)
+        if existing is None or existing.closed:
+            raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
+        conn = existing
+        try:
+            conn._core.start_upgrade(trio.current_time())
+        except RemoteProtocolError as exc:
+            raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
+        try:
+            await send({"type": "websocket.accept", "headers": list(extra_headers)})
+            if not await self._probe(conn, socket):
+                return
+            await self._run_session_socket(conn, socket)
+        finally:
+            if conn._core.upgrading:
+                conn._core.abort_upgrade("upgrade request ended")
+                conn._notify()
+            if conn.transport == "websocket":
+                await self._finish(conn, socket)
+            else:
+                await socket.close()
+
+    async def _probe(self, conn: Connection, socket: _Socket) -> bool:
+        """Run the 2probe/3probe/5 exchange; True once the session runs on this socket."""
+        core = conn._core
+        scope = trio.CancelScope(deadline=core.upgrade_deadline)
+        conn._probe_scopes.add(scope)
+        outcome = "upgrade timed out"
+        try:
+            with scope:
+                while core.upgrading:
+                    frame = await socket.receive_frame()
+                    if frame is None:
+                        outcome = "socket closed during the upgrade"
+                        break
+                    try:
+                        packet = decode_frame(frame)
+                    except ParseError as exc:
+                        outcome = f"undecodable frame during the upgrade: {exc}"
+                        socket.close_code = CLOSE_PROTOCOL_ERROR
+                        break
+                    if not core.upgrading:
+                        break
+                    event = core.receive_upgrade_packet(packet, trio.current_time())
+                    if isinstance(event, ProbeAnswered):
+                        await socket.send_packet(event.reply)
+                        conn._notify()
+                    elif isinstance(event, UpgradeCompleted):
+                        conn._notify()
+                        self.server.logger.info("session %s upgraded to websocket", conn.sid)
+                        return True
+                    elif isinstance(event, UpgradeAborted):
+                        outcome = event.description
+                        socket.close_code = CLOSE_PROTOCOL_ERROR
+                        break
+        finally:
+            conn._probe_scopes.discard(scope)
+        if core.upgrading:
+            core.abort_upgrade(outcome)
+            conn._notify()
+        if not conn.closed:
+            self.server.logger.info("session %s upgrade abandoned: %s", conn.sid, outcome)
+        return False
+
+    async def _run_session_socket(self, conn: Connection, socket: _Socket) -> None:
+        """Pump the session over this socket; on cancellation say goodbye first.
+
+        Hypercorn cancels open requests when it shuts down, before the ASGI
+        lifespan hears of it: the session then closes with "server shutdown"
+        and the client still gets its CLOSE packet.
+        """
+        try:
+            await self._pump(conn, socket)
+        except trio.Cancelled:
+            conn.close(CloseReason.SERVER_SHUTDOWN, "request cancelled by the ASGI server")
+            with trio.CancelScope(deadline=trio.current_time() + 1, shield=True):
+                if not socket.gone:
+                    for packet in conn._core.take_outgoing():
+                        await socket.send_packet(packet)
+                    conn._core.mark_final_packets_sent()
+            raise
+
+    async def _pump(self, conn: Connection, socket: _Socket) -> None:
+        """Move packets both ways until the session closes or the socket goes away."""
+        async with trio.open_nursery() as nursery:
+
+            async def read_then_stop() -> None:
+                await self._reader(conn, socket)
+                if socket.gone:
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(read_then_stop)
+            await self._writer(conn, socket)
+            nursery.cancel_scope.cancel()
+
+    async def _reader(self, conn: Connection, socket: _Socket) -> None:
+        core = conn._core
+        while not core.closed:
+            frame = await socket.receive_frame()
+            if frame is None:
+                conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
+                return
+            if socket.frame_too_big(frame):
+                socket.close_code = CLOSE_TOO_BIG
+                conn.close(CloseReason.TRANSPORT_ERROR, "payload too large")
+                return
+            try:
+                packet = decode_frame(frame)
+            except ParseError as exc:
+                socket.close_code = CLOSE_PROTOCOL_ERROR
+                conn.close(CloseReason.PARSE_ERROR, str(exc))
+                return
+            event = core.receive_packet(packet, trio.current_time())
+            if event is not None:
+                await conn._receive_packets_and_deliver([event])
+            elif core.closed:
+                conn._after_close()
+
+    async def _writer(self, conn: Connection, socket: _Socket) -> None:
+        core = conn._core
+        while True:
+            if core.has_outgoing():
+                packets = core.take_outgoing()
+                conn._notify()
+                closing = core.closed
+                for packet in packets:
+                    if closing and packet.type is PacketType.NOOP:
+                        continue
+                    await socket.send_packet(packet)
+                if closing:
+                    core.mark_final_packets_sent()
+                    return
+            elif core.closed:
+                core.mark_final_packets_sent()
+                return
+            else:
+                await conn._wait_changed()
+
+    async def _finish(self, conn: Connection, socket: _Socket) -> None:
+        if not conn.closed:
+            conn.close(CloseReason.TRANSPORT_CLOSE, "websocket request ended")
+        info = conn.close_info
+        if (
+            socket.close_code == CLOSE_NORMAL
+            and info is not None
+            and info.reason is CloseReason.SERVER_SHUTDOWN
+        ):
+            socket.close_code = CLOSE_GOING_AWAY
+        await socket.close()

@@ -1,0 +1,43 @@
+"""Small helpers for answering ASGI HTTP requests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+__all__ = ["ASGIReceive", "ASGISend", "Headers", "header_value", "send_response"]
+
+ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | None:
+    """The first value of request header ``name`` (lower-case bytes), or ``None``."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def header_values(scope: MutableMapping[str, Any] | Any, name: bytes) -> list[bytes]:
+    """Every value of request header ``name``."""
+    return [bytes(value) for key, value in scope["headers"] if key.lower() == name]
+
+
+async def send_response(
+    send: ASGISend,
+    status: int,
+    body: bytes,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    content_type: bytes = b"text/plain; charset=UTF-8",
+) -> None:
+    """Send a complete HTTP response."""
+    all_headers: Headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    all_headers.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})

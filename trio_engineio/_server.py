@@ -1,0 +1,471 @@
+"""The Engine.IO server: options, handlers, the session registry and its nursery."""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import logging
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+import trio
+
+from ._exceptions import ConnectionClosed
+from ._options import JSONModule, OriginPolicy, ServerOptions
+from ._session import Connection
+from .protocol.reasons import CloseInfo, CloseReason
+from .protocol.server_session import ServerSession
+
+__all__ = ["ConnectionRefusedError", "Server", "ServerStatistics"]
+
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+ConnectionHandler = Callable[[Connection], Awaitable[None]]
+
+_EVENTS = frozenset({"connect", "message", "disconnect"})
+default_logger = logging.getLogger("trio_engineio.server")
+
+
+class ConnectionRefusedError(builtins.ConnectionRefusedError):
+    """Raise from a ``connect`` handler to refuse the session with HTTP 401.
+
+    The arguments become the ``message`` of the JSON body: one argument as is,
+    several as a list, none as ``"Unauthorized"``.
+    """
+
+    @property
+    def error_message(self) -> Any:
+        """The value sent as ``message`` in the 401 body."""
+        if not self.args:
+            return "Unauthorized"
+        return self.args[0] if len(self.args) == 1 else list(self.args)
+
+
+@dataclass(frozen=True)
+class ServerStatistics:
+    """A snapshot of what the server is doing (see :meth:`Server.statistics`)."""
+
+    #: Open sessions.
+    sessions: int
+    #: Open sessions by transport.
+    sessions_by_transport: dict[str, int]
+    #: Sessions with a websocket upgrade under way.
+    upgrades_in_progress: int
+    #: Messages and bytes queued for clients across all sessions.
+    buffered_messages: int
+    buffered_bytes: int
+    #: Session tasks still running (a closed session's handler may still be finishing).
+    running_sessions: int
+    #: Sessions opened since the server started.
+    sessions_opened: int
+    #: Sessions closed since the server started, by close reason.
+    sessions_closed: dict[str, int] = field(default_factory=dict)
+    #: Exceptions raised by application handlers.
+    handler_errors: int = 0
+    #: Requests refused before they reached a session.
+    requests_rejected: int = 0
+
+
+class Server:
+    """An Engine.IO v4 server.
+
+    Write the application in either style (both run on the same machinery):
+
+    * trio style: ``Server(handler=handler)`` where ``async def handler(conn)``
+      runs in the session's own nursery and talks through the
+      :class:`Connection` (``async for message in conn``, ``await conn.send()``).
+      The session ends when the handler returns.
+    * python-engineio style: ``@server.on("connect")`` ``(sid, environ)``,
+      ``@server.on("message")`` ``(sid, data)``, ``@server.on("disconnect")``
+      ``(sid, reason)``, and ``await server.send(sid, data)``.
+
+    Messages of one session reach the handler one at a time, in the order the
+    client sent them. Serve it with :class:`~trio_engineio.ASGIApp` under
+    ``hypercorn --worker-class trio`` or with :func:`~trio_engineio.serve`.
+    The keyword options keep python-engineio's names and defaults; unknown
+    keywords raise ``TypeError``.
+    """
+
+    def __init__(
+        self,
+        *,
+        handler: ConnectionHandler | None = None,
+        ping_interval: float | tuple[float, float] = 25,
+        ping_timeout: float = 20,
+        max_http_buffer_size: int = 1_000_000,
+        allow_upgrades: bool = True,
+        http_compression: bool = True,
+        compression_threshold: int = 1024,
+        cookie: str | dict[str, Any] | None = None,
+        cors_allowed_origins: OriginPolicy = None,
+        cors_credentials: bool = True,
+        transports: str | list[str] | tuple[str, ...] | None = None,
+        logger: bool | logging.Logger = False,
+        json: JSONModule | None = None,
+        upgrade_timeout: float = 10,
+        max_buffered_messages: int = 1000,
+        max_buffered_bytes: int = 4 * 1024 * 1024,
+        max_queued_incoming: int = 256,
+        max_concurrent_handlers: int = 1000,
+        connect_timeout: float = 10,
+        shutdown_timeout: float = 5,
+        trust_forwarded_headers: bool = False,
+    ) -> None:
+        self._options = ServerOptions.build(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_http_buffer_size=max_http_buffer_size,
+            allow_upgrades=allow_upgrades,
+            http_compression=http_compression,
+            compression_threshold=compression_threshold,
+            cookie=cookie,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            transports=transports,
+            json=json,
+            upgrade_timeout=upgrade_timeout,
+            max_buffered_messages=max_buffered_messages,
+            max_buffered_bytes=max_buffered_bytes,
+            max_queued_incoming=max_queued_incoming,
+            max_concurrent_handlers=max_concurrent_handlers,
+            connect_timeout=connect_timeout,
+            shutdown_timeout=shutdown_timeout,
+            trust_forwarded_headers=trust_forwarded_headers,
+        )
+        if isinstance(logger, logging.Logger):
+            self.logger = logger
+        else:
+            self.logger = default_logger
+            if logger and self.logger.level == logging.NOTSET:
+                self.logger.setLevel(logging.INFO)
+                if not self.logger.handlers:
+                    self.logger.addHandler(logging.StreamHandler())
+        self._handler = handler
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._sessions: dict[str, Connection] = {}
+        self._running: set[Connection] = set()
+        self._nursery: trio.Nursery | None = None
+        self._limiter = trio.CapacityLimiter(self._options.max_concurrent_handlers)
+        self._opened = 0
+        self._closed_reasons: Counter[str] = Counter()
+        self._handler_errors = 0
+        self._rejected = 0
+        self._all_finished = trio.Event()
+        self._all_finished.set()
+        self._stopping = False
+
+    # --------------------------------------------------------------- options
+    @property
+    def options(self) -> ServerOptions:
+        """The validated options this server runs with."""
+        return self._options
+
+    @property
+    def ping_interval(self) -> float:
+        """Seconds between PINGs."""
+        return self._options.ping_interval
+
+    @property
+    def ping_timeout(self) -> float:
+        """Seconds a client has to answer a PING."""
+        return self._options.ping_timeout
+
+    @property
+    def max_http_buffer_size(self) -> int:
+        """The maxPayload announced to clients, in bytes."""
+        return self._options.max_http_buffer_size
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        """Transports clients may use."""
+        return self._options.transports
+
+    # ------------------------------------------------------------- handlers
+    def on(self, event: str, handler: HandlerT | None = None) -> Any:
+        """Register an event handler; use as ``@server.on("message")`` or call directly.
+
+        Events: ``connect`` ``(sid, environ)`` (return ``False`` or raise
+        :class:`ConnectionRefusedError` to refuse with 401), ``message``
+        ``(sid, data)``, ``disconnect`` ``(sid, reason)``. Handlers may be
+        plain functions or coroutine functions.
+        """
+        if event not in _EVENTS:
+            raise ValueError(f"unknown event {event!r}; expected one of {sorted(_EVENTS)}")
+
+        def register(function: HandlerT) -> HandlerT:
+            self._handlers[event] = function
+            return function
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    async def _trigger(self, event: str, *args: Any) -> Any:
+        """Call a python-engineio-style handler, containing its exceptions."""
+        handler = self._handlers.get(event)
+        if handler is None:
+            return None
+        async with self._limiter:
+            try:
+                result = handler(*args)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+            except ConnectionRefusedError:
+                raise
+            except Exception:
+                self._handler_errors += 1
+                self.logger.exception("%s handler failed for session %s", event, args[0] if args else "?")
+                return None
+
+    async def _call_handler(self, handler: ConnectionHandler, conn: Connection) -> None:
+        try:
+            await handler(conn)
+        except Exception:
+            self._handler_errors += 1
+            self.logger.exception("handler failed for session %s", conn.sid)
+
+    async def _dispatch_messages(self, conn: Connection) -> None:
+        """The default per-session handler: feed messages to ``@on("message")``."""
+        async for message in conn:
+            await self._trigger("message", conn.sid, message)
+
+    # --------------------------------------------------------------- lifetime
+    async def __aenter__(self) -> Server:
+        self._nursery_manager = trio.open_nursery()
+        nursery = await self._nursery_manager.__aenter__()
+        self._nursery = nursery
+        self._stopping = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            with trio.CancelScope(shield=True):
+                await self.shutdown()
+        finally:
+            self._nursery = None
+            result = await self._nursery_manager.__aexit__(exc_type, exc, tb)
+        return result
+
+    async def run(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the server's nursery until cancelled, then shut down gracefully.
+
+        For applications that compose ASGI apps themselves:
+        ``await nursery.start(server.run)``. :class:`ASGIApp` does this in the
+        ASGI lifespan for you.
+        """
+        async with self:
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Server]:
+        """``async with server.running():`` — the same as ``async with server:``."""
+        async with self:
+            yield self
+
+    @property
+    def is_running(self) -> bool:
+        """True while the server nursery is open and not shutting down."""
+        return self._nursery is not None and not self._stopping
+
+    async def shutdown(self) -> None:
+        """Close every session ("server shutdown") and wait for their tasks.
+
+        Sessions get their CLOSE packet where the transport still allows it and
+        their ``disconnect`` handlers run once. Whatever is still running after
+        ``shutdown_timeout`` seconds is cancelled.
+        """
+        self._stopping = True
+        for conn in list(self._sessions.values()):
+            conn.close(CloseReason.SERVER_SHUTDOWN)
+        with trio.move_on_after(self._options.shutdown_timeout):
+            await self._all_finished.wait()
+        for conn in list(self._running):
+            if conn._session_scope is not None:
+                conn._session_scope.cancel()
+        with trio.move_on_after(self._options.shutdown_timeout):
+            await self._all_finished.wait()
+
+    # ------------------------------------------------------------- sessions
+    def _new_sid(self) -> str:
+        while True:
+            sid = secrets.token_urlsafe(15)
+            if sid not in self._sessions:
+                return sid
+
+    def _create_session(
+        self, *, transport: str, scope: Mapping[str, Any], environ: Mapping[str, Any]
+    ) -> Connection:
+        options = self._options
+        core = ServerSession(
+            self._new_sid(),
+            transport=transport,
+            now=trio.current_time(),
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_timeout,
+            ping_grace=options.ping_grace,
+            max_payload=options.max_http_buffer_size,
+            upgrade_timeout=options.upgrade_timeout,
+            upgrades=options.upgrades,
+        )
+        return Connection(self, core, scope=scope, environ=environ)
+
+    async def _open_session(self, conn: Connection) -> Any:
+        """Run the connect handler; start the session unless it refused.
+
+        Returns ``None`` when accepted, otherwise the JSON-able rejection message.
+        """
+        if self._nursery is None or self._stopping:
+            raise RuntimeError("server is not running")
+        self._sessions[conn.sid] = conn
+        try:
+            with trio.move_on_after(self._options.connect_timeout) as timeout:
+                try:
+                    result = await self._trigger("connect", conn.sid, conn.environ)
+                except ConnectionRefusedError as refused:
+                    result = refused.error_message
+                    if result is True or result is None:
+                        result = "Unauthorized"
+            if timeout.cancelled_caught:
+                self.logger.warning("connect handler for session %s timed out", conn.sid)
+                result = "Unauthorized"
+            if result is not None and result is not True:
+                self.logger.info("connect handler refused session %s", conn.sid)
+                self._sessions.pop(conn.sid, None)
+                return "Unauthorized" if result is False else result
+            if self._nursery is None or self._stopping:
+                self._sessions.pop(conn.sid, None)
+                raise RuntimeError("server is not running")
+            self._opened += 1
+            self._running.add(conn)
+            self._all_finished = trio.Event()
+            handler = self._handler or self._dispatch_messages
+            await self._nursery.start(conn._run, handler)
+            self.logger.info("session %s opened (%s)", conn.sid, conn.transport)
+            return None
+        except BaseException:
+            if conn not in self._running:
+                self._sessions.pop(conn.sid, None)
+            raise
+
+    def _session_closed(self, conn: Connection, info: CloseInfo) -> None:
+        """Called once when a session gets its close reason."""
+        self._closed_reasons[info.reason.value] += 1
+
+    def _session_finished(self, conn: Connection) -> None:
+        """Called once when a session's tasks are done; fires ``disconnect``."""
+        if self._sessions.get(conn.sid) is conn:
+            del self._sessions[conn.sid]
+        if self._nursery is not None and "disconnect" in self._handlers:
+            info = conn.close_info
+            reason = info.reason.value if info is not None else CloseReason.SERVER_SHUTDOWN.value
+            self._nursery.start_soon(self._finish_disconnect, conn, reason)
+        else:
+            self._forget(conn)
+
+    async def _finish_disconnect(self, conn: Connection, reason: str) -> None:
+        try:
+            with trio.move_on_after(self._options.shutdown_timeout):
+                await self._trigger("disconnect", conn.sid, reason)
+        finally:
+            self._forget(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        self._running.discard(conn)
+        if not self._running:
+            self._all_finished.set()
+
+    def _encode_message(self, data: Any) -> str | bytes:
+        if isinstance(data, str | bytes):
+            return data
+        if isinstance(data, bytearray | memoryview):
+            return bytes(data)
+        if isinstance(data, dict | list):
+            return self._options.json.dumps(data)
+        raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+
+    # -------------------------------------------------- python-engineio API
+    def connection(self, sid: str) -> Connection:
+        """The :class:`Connection` of an open session; ``KeyError`` if unknown."""
+        return self._sessions[sid]
+
+    def connections(self) -> list[Connection]:
+        """Every open session."""
+        return list(self._sessions.values())
+
+    async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Send a message to one session (logged and ignored if it is gone)."""
+        conn = self._sessions.get(sid)
+        if conn is None:
+            self.logger.warning("cannot send to session %.40r: unknown session", sid)
+            return
+        try:
+            await conn.send(data)
+        except ConnectionClosed as closed:
+            self.logger.warning("cannot send to session %s: closed (%s)", sid, closed.info)
+
+    async def disconnect(self, sid: str | None = None) -> None:
+        """Close one session, or all of them when ``sid`` is ``None`` ("server disconnect")."""
+        if sid is None:
+            targets = list(self._sessions.values())
+        else:
+            conn = self._sessions.get(sid)
+            targets = [conn] if conn is not None else []
+        for conn in targets:
+            conn.close(CloseReason.SERVER_DISCONNECT)
+        await trio.lowlevel.checkpoint()
+
+    def transport(self, sid: str) -> str:
+        """The transport a session uses now (``KeyError`` if unknown)."""
+        return self._sessions[sid].transport
+
+    async def get_session(self, sid: str) -> dict[str, Any]:
+        """The user session dict of ``sid`` (``KeyError`` if unknown)."""
+        await trio.lowlevel.checkpoint()
+        return self._sessions[sid].data
+
+    async def save_session(self, sid: str, session: dict[str, Any]) -> None:
+        """Replace the user session dict of ``sid``."""
+        await trio.lowlevel.checkpoint()
+        self._sessions[sid].data = session
+
+    @asynccontextmanager
+    async def session(self, sid: str) -> AsyncIterator[dict[str, Any]]:
+        """``async with server.session(sid) as session:`` — edit the user session dict."""
+        data = await self.get_session(sid)
+        yield data
+        await self.save_session(sid, data)
+
+    # ----------------------------------------------------------- statistics
+    def statistics(self) -> ServerStatistics:
+        """Counters describing the server right now (cheap: one pass over sessions)."""
+        by_transport: Counter[str] = Counter()
+        upgrading = buffered_messages = buffered_bytes = 0
+        for conn in self._sessions.values():
+            core = conn._core
+            by_transport[core.transport] += 1
+            upgrading += core.upgrading
+            buffered_messages += core.buffered_messages
+            buffered_bytes += core.buffered_bytes
+        return ServerStatistics(
+            sessions=len(self._sessions),
+            sessions_by_transport=dict(by_transport),
+            upgrades_in_progress=upgrading,
+            buffered_messages=buffered_messages,
+            buffered_bytes=buffered_bytes,
+            running_sessions=len(self._running),
+            sessions_opened=self._opened,
+            sessions_closed=dict(self._closed_reasons),
+            handler_errors=self._handler_errors,
+            requests_rejected=self._rejected,
+        )

@@ -1,0 +1,308 @@
+"""One live session on the server: the trio driver around :class:`ServerSession`.
+
+A :class:`Connection` is what a trio-style handler receives. It owns the
+session's nursery (heartbeat and handler tasks, opened inside the server-wide
+nursery) and the queue of incoming messages. Transport requests (a long-poll
+GET, a POST, a websocket) only *attach* to it: they read and write through the
+core and wake each other through :meth:`Connection._notify`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._exceptions import ConnectionClosed
+from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted, UpgradeCompleted
+from .protocol.reasons import CloseInfo, CloseReason
+from .protocol.server_session import ServerSession
+
+if TYPE_CHECKING:
+    from ._server import Server
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("trio_engineio.server")
+
+#: How long a handler may keep running after its session closed before it is cancelled.
+HANDLER_CLOSE_GRACE = 5.0
+#: How long a server-closed polling session waits for a GET to collect its CLOSE packet.
+POLL_CLOSE_GRACE = 2.0
+
+Message = str | bytes
+
+
+class Connection:
+    """One Engine.IO session, from the application's side.
+
+    Iterate it to receive messages (``async for message in conn``), call
+    :meth:`send` to send, :meth:`aclose` to end the session. Once it has ended,
+    :attr:`close_info` says why. Connections are created by the server; the
+    application never constructs one.
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        core: ServerSession,
+        *,
+        scope: Mapping[str, Any],
+        environ: Mapping[str, Any],
+    ) -> None:
+        self._server = server
+        self._core = core
+        #: The ASGI scope of the request that opened the session.
+        self.scope = scope
+        #: A WSGI-style mapping of that request (python-engineio's ``environ``).
+        self.environ = environ
+        #: Free-form per-session storage (what ``server.session(sid)`` yields).
+        self.data: dict[str, Any] = {}
+        self._changed = trio.Event()
+        self._closed = trio.Event()
+        self._finished = trio.Event()
+        incoming: tuple[trio.MemorySendChannel[Message], trio.MemoryReceiveChannel[Message]] = (
+            trio.open_memory_channel(server._options.max_queued_incoming)
+        )
+        self._incoming_send, self._incoming_receive = incoming
+        self._probe_scopes: set[trio.CancelScope] = set()
+        self._session_scope: trio.CancelScope | None = None
+        self._heartbeat_scope = trio.CancelScope()
+
+    # ------------------------------------------------------------ public API
+    @property
+    def sid(self) -> str:
+        """The session id."""
+        return self._core.sid
+
+    @property
+    def transport(self) -> str:
+        """The current transport: ``"polling"`` or ``"websocket"``."""
+        return self._core.transport
+
+    @property
+    def closed(self) -> bool:
+        """True once the session has ended."""
+        return self._core.closed
+
+    @property
+    def close_info(self) -> CloseInfo | None:
+        """Why the session ended (``None`` while it is open)."""
+        return self._core.close_info
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason string (e.g. ``"ping timeout"``), ``None`` while open."""
+        info = self._core.close_info
+        return info.reason.value if info is not None else None
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """The client's address as the ASGI server saw it."""
+        client = self.scope.get("client")
+        if client:
+            return (str(client[0]), int(client[1]))
+        return None
+
+    @property
+    def buffered_messages(self) -> int:
+        """Messages queued for the client and not yet handed to a transport."""
+        return self._core.buffered_messages
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of message data queued for the client."""
+        return self._core.buffered_bytes
+
+    @property
+    def created_at(self) -> float:
+        """``trio.current_time()`` when the session was created."""
+        return self._core.created_at
+
+    @property
+    def last_pong_at(self) -> float | None:
+        """``trio.current_time()`` of the last PONG, ``None`` before the first."""
+        return self._core.last_pong_at
+
+    async def send(self, data: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Queue a message for the client.
+
+        ``dict``/``list`` are sent as JSON text. When the session's outgoing
+        buffer is over its limits (``max_buffered_messages``/``max_buffered_bytes``)
+        this waits until the client has taken enough: that is the backpressure.
+        Raises :class:`ConnectionClosed` if the session has ended.
+        """
+        message = self._server._encode_message(data)
+        options = self._server._options
+        core = self._core
+        while (
+            core.buffered_messages >= options.max_buffered_messages
+            or core.buffered_bytes >= options.max_buffered_bytes
+        ) and not core.closed:
+            await self._wait_changed()
+        if core.closed:
+            raise ConnectionClosed(self._close_info_or_default())
+        core.send_message(message)
+        self._notify()
+
+    async def receive(self) -> Message:
+        """Wait for the next message; raise :class:`ConnectionClosed` once the session ended.
+
+        Messages that arrived before the close are still returned first.
+        """
+        try:
+            return await self._incoming_receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise ConnectionClosed(self._close_info_or_default()) from None
+
+    def __aiter__(self) -> Connection:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.receive()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        """End the session ("server disconnect"): queued messages and a CLOSE go out first."""
+        self.close(CloseReason.SERVER_DISCONNECT)
+        await trio.lowlevel.checkpoint()
+
+    async def wait_closed(self) -> CloseInfo:
+        """Wait until the session has ended and return why."""
+        await self._closed.wait()
+        return self._close_info_or_default()
+
+    async def wait_drained(self) -> None:
+        """Wait until every queued message was handed to a transport (or the session ended)."""
+        while self._core.has_outgoing() and not self._core.closed:
+            await self._wait_changed()
+
+    def __repr__(self) -> str:
+        return f"<Connection sid={self.sid!r} transport={self.transport} closed={self.closed}>"
+
+    # ------------------------------------------------------------- internals
+    def _close_info_or_default(self) -> CloseInfo:
+        return self._core.close_info or CloseInfo(CloseReason.SERVER_DISCONNECT)
+
+    def _notify(self) -> None:
+        """Wake every task waiting for a change of this session."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _wait_changed(self) -> None:
+        await self._changed.wait()
+
+    def close(self, reason: CloseReason, description: str = "") -> None:
+        """Close the session now (idempotent; the first reason wins)."""
+        if not self._core.closed:
+            self._core.close(reason, description)
+        self._after_close()
+
+    def _after_close(self) -> None:
+        if self._closed.is_set():
+            return
+        info = self._close_info_or_default()
+        level = logging.INFO if info.reason in _ROUTINE_REASONS else logging.WARNING
+        logger.log(level, "session %s closed: %s", self.sid, info)
+        self._incoming_send.close()
+        for scope in self._probe_scopes:
+            scope.cancel()
+        self._closed.set()
+        self._notify()
+        self._server._session_closed(self, info)
+
+    def _handle_events(self, events: list[Event]) -> list[Message]:
+        """Apply non-message events; return the messages to deliver, in order."""
+        messages: list[Message] = []
+        for event in events:
+            if isinstance(event, MessageReceived):
+                messages.append(event.data)
+            elif isinstance(event, SessionClosed):
+                pass  # applied after the messages before it were delivered
+            elif isinstance(event, UpgradeCompleted | UpgradeAborted):
+                self._notify()
+        return messages
+
+    async def _deliver(self, messages: list[Message]) -> None:
+        """Hand received messages to the handler, waiting if its queue is full."""
+        send = self._incoming_send
+        for message in messages:
+            try:
+                await send.send(message)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+
+    async def _receive_packets_and_deliver(self, events: list[Event]) -> None:
+        messages = self._handle_events(events)
+        if messages:
+            await self._deliver(messages)
+        if self._core.closed:
+            self._after_close()
+
+    # ------------------------------------------------------- session lifetime
+    async def _run(
+        self,
+        handler: Callable[[Connection], Awaitable[None]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """The session's own nursery: heartbeat and handler; ends after the close."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._session_scope = nursery.cancel_scope
+                nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._run_handler, handler)
+                task_status.started()
+                await self._closed.wait()
+                if self._core.transport == "polling" and not self._core.final_packets_sent:
+                    with trio.move_on_after(POLL_CLOSE_GRACE):
+                        while not self._core.final_packets_sent:
+                            await self._wait_changed()
+                nursery.cancel_scope.deadline = min(
+                    nursery.cancel_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
+                )
+                self._heartbeat_scope.cancel()
+        finally:
+            if not self._core.closed:
+                self.close(CloseReason.SERVER_SHUTDOWN)
+            self._finished.set()
+            self._server._session_finished(self)
+
+    async def _heartbeat(self) -> None:
+        with self._heartbeat_scope:
+            core = self._core
+            while not core.closed:
+                deadline = core.next_deadline()
+                if deadline == math.inf:
+                    await trio.sleep_forever()
+                await trio.sleep_until(deadline)
+                had_outgoing = core.has_outgoing()
+                events = core.handle_timeout(trio.current_time())
+                if core.closed:
+                    self._after_close()
+                elif events or core.has_outgoing() != had_outgoing:
+                    self._notify()
+
+    async def _run_handler(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
+        try:
+            await self._server._call_handler(handler, self)
+        finally:
+            self._incoming_receive.close()
+            if not self._core.closed:
+                self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
+
+
+_ROUTINE_REASONS = frozenset(
+    {
+        CloseReason.CLIENT_DISCONNECT,
+        CloseReason.SERVER_DISCONNECT,
+        CloseReason.SERVER_SHUTDOWN,
+        CloseReason.TRANSPORT_CLOSE,
+        CloseReason.PING_TIMEOUT,
+    }
+)
