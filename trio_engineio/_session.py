@@ -259,7 +259,7 @@ class Connection:
                 nursery.start_soon(self._run_handler, handler)
                 task_status.started()
                 await self._closed.wait()
-                if self._core.transport == "polling" and not self._core.final_packets_sent:
+                if self._awaits_final_poll():
                     with trio.move_on_after(POLL_CLOSE_GRACE):
                         while not self._core.final_packets_sent:
                             await self._wait_changed()
@@ -272,6 +272,22 @@ class Connection:
                 self.close(CloseReason.SERVER_SHUTDOWN)
             self._finished.set()
             self._server._session_finished(self)
+
+    def _awaits_final_poll(self) -> bool:
+        """True when a server-side close should wait for the client's next GET.
+
+        Only a server disconnect has something to say (queued messages and
+        CLOSE) to a client that is still there; after a timeout or an error the
+        session ends at once.
+        """
+        core = self._core
+        info = core.close_info
+        return (
+            core.transport == "polling"
+            and not core.final_packets_sent
+            and info is not None
+            and info.reason is CloseReason.SERVER_DISCONNECT
+        )
 
     async def _heartbeat(self) -> None:
         with self._heartbeat_scope:

@@ -1,0 +1,503 @@
+"""Server behaviour driven in memory (httpx.ASGITransport and an in-memory websocket).
+
+Timers run on ``autojump_clock``: heartbeats, ping timeouts and upgrade timeouts
+are checked to the exact virtual second with no wall time spent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+import trio_engineio
+from trio_engineio.testing import WebSocketClosed, WebSocketRejected, open_test_client, open_websocket
+
+EIO = "/engine.io/?EIO=4"
+
+
+def polling_url(sid: str | None = None) -> str:
+    return f"{EIO}&transport=polling" + (f"&sid={sid}" if sid else "")
+
+
+def websocket_url(sid: str | None = None) -> str:
+    return f"{EIO}&transport=websocket" + (f"&sid={sid}" if sid else "")
+
+
+class Recorder:
+    """Collects what the python-engineio-style handlers saw."""
+
+    def __init__(self, server: trio_engineio.Server, *, echo: bool = True) -> None:
+        self.connected: list[str] = []
+        self.messages: list[tuple[str, Any]] = []
+        self.disconnects: list[tuple[str, str, float]] = []
+        self.disconnected = trio.Event()
+
+        @server.on("connect")
+        def connect(sid: str, environ: dict[str, Any]) -> None:
+            self.connected.append(sid)
+
+        @server.on("message")
+        async def message(sid: str, data: Any) -> None:
+            self.messages.append((sid, data))
+            if echo:
+                await server.send(sid, data)
+
+        @server.on("disconnect")
+        def disconnect(sid: str, reason: str) -> None:
+            self.disconnects.append((sid, reason, trio.current_time()))
+            self.disconnected.set()
+
+
+@asynccontextmanager
+async def running(**options: Any) -> AsyncIterator[tuple[trio_engineio.Server, Recorder, httpx.AsyncClient]]:
+    echo = options.pop("echo", True)
+    server = trio_engineio.Server(**options)
+    recorder = Recorder(server, echo=echo)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        http.app = app  # type: ignore[attr-defined]
+        yield server, recorder, http
+
+
+async def handshake(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get(polling_url())
+    assert response.status_code == 200, response.text
+    assert response.text[0] == "0"
+    return json.loads(response.text[1:])  # type: ignore[no-any-return]
+
+
+async def test_handshake_advertises_options_in_ms(autojump_clock: trio.abc.Clock) -> None:
+    async with running(ping_interval=(0.3, 0.2), ping_timeout=0.5, max_http_buffer_size=1234) as (
+        _,
+        rec,
+        http,
+    ):
+        info = await handshake(http)
+        assert set(info) == {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
+        assert info["pingInterval"] == 500  # interval + grace, as python-engineio advertises
+        assert info["pingTimeout"] == 500
+        assert info["maxPayload"] == 1234
+        assert info["upgrades"] == ["websocket"]
+        assert rec.connected == [info["sid"]]
+
+
+async def test_d2_ping_timeout_closes_exactly_on_time(autojump_clock: trio.abc.Clock) -> None:
+    async with running(ping_interval=25, ping_timeout=20) as (server, rec, http):
+        start = trio.current_time()
+        sid = (await handshake(http))["sid"]
+        response = await http.get(polling_url(sid))
+        assert response.text == "2"
+        assert trio.current_time() - start == pytest.approx(25)
+        await rec.disconnected.wait()
+        (closed_sid, reason, at) = rec.disconnects[0]
+        assert (closed_sid, reason) == (sid, "ping timeout")
+        assert at - start == pytest.approx(45)
+        assert (await http.get(polling_url(sid))).status_code == 400
+        assert server.statistics().sessions == 0
+
+
+async def test_pong_keeps_session_alive_across_intervals(autojump_clock: trio.abc.Clock) -> None:
+    async with running(ping_interval=1, ping_timeout=1) as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        for _ in range(10):
+            assert (await http.get(polling_url(sid))).text == "2"
+            assert (await http.post(polling_url(sid), content="3")).text == "ok"
+        assert rec.disconnects == []
+        assert server.statistics().sessions == 1
+
+
+async def test_d1_pong_flood_creates_no_extra_timers(autojump_clock: trio.abc.Clock) -> None:
+    async with running(ping_interval=10, ping_timeout=5) as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        start = trio.current_time()
+        assert (await http.post(polling_url(sid), content="\x1e".join(["3"] * 500))).text == "ok"
+        assert (await http.get(polling_url(sid))).text == "2"
+        assert trio.current_time() - start == pytest.approx(10)
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "ping timeout"
+        assert rec.disconnects[0][2] - start == pytest.approx(15)
+
+
+async def test_polling_echo_text_and_binary(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        response = await http.post(polling_url(sid), content="4hello\x1ebAQID\x1e4wörld")
+        assert response.text == "ok"
+        assert response.headers["cache-control"] == "no-store"
+        got: list[str] = []
+        while len(got) < 3:
+            got += (await http.get(polling_url(sid))).text.split("\x1e")
+        assert got == ["4hello", "bAQID", "4wörld"]
+        assert [data for _, data in rec.messages] == ["hello", b"\x01\x02\x03", "wörld"]
+
+
+async def test_b9_thousand_small_packets_in_order(autojump_clock: trio.abc.Clock) -> None:
+    async with running(echo=False) as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        body = "\x1e".join(f"4m{i}" for i in range(1000))
+        assert (await http.post(polling_url(sid), content=body)).text == "ok"
+        with trio.fail_after(5):
+            while len(rec.messages) < 1000:
+                await trio.sleep(0.01)
+        assert [data for _, data in rec.messages] == [f"m{i}" for i in range(1000)]
+
+
+async def test_c1_duplicate_get_closes_session(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        results: dict[str, httpx.Response] = {}
+
+        async def first_get() -> None:
+            results["first"] = await http.get(polling_url(sid))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first_get)
+            await trio.sleep(1)
+            second = await http.get(polling_url(sid))
+        assert second.status_code == 400
+        assert results["first"].text == "1"
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "transport error"
+
+
+async def test_b7_client_close_releases_pending_get(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        results: dict[str, httpx.Response] = {}
+
+        async def pending_get() -> None:
+            results["get"] = await http.get(polling_url(sid))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pending_get)
+            await trio.sleep(1)
+            released_at = trio.current_time()
+            assert (await http.post(polling_url(sid), content="4a\x1e1\x1e4b")).text == "ok"
+        assert results["get"].text == "6"
+        assert trio.current_time() == pytest.approx(released_at)
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "client disconnect"
+        assert [data for _, data in rec.messages] == ["a"]
+        assert server.statistics().sessions == 0
+
+
+async def test_b5_invalid_packet_is_400_and_closes(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        response = await http.post(polling_url(sid), content="4ok\x1eabc")
+        assert response.status_code == 400
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "parse error"
+        assert rec.messages == []  # the payload is rejected as a whole
+
+
+async def test_b1_oversized_post_is_413(autojump_clock: trio.abc.Clock) -> None:
+    async with running(max_http_buffer_size=100) as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        response = await http.post(polling_url(sid), content="4" + "x" * 200)
+        assert response.status_code == 413
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "transport error"
+
+
+async def test_b4_octet_stream_post_is_refused(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        response = await http.post(
+            polling_url(sid), content=b"\x04abc", headers={"content-type": "application/octet-stream"}
+        )
+        assert response.status_code == 400
+        await rec.disconnected.wait()
+
+
+async def test_upgrade_loses_and_reorders_nothing(autojump_clock: trio.abc.Clock) -> None:
+    async with running(echo=False) as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        for i in range(3):
+            await server.send(sid, f"before{i}")
+        received: list[str] = []
+        received += (await http.get(polling_url(sid))).text.split("\x1e")
+        got: dict[str, str] = {}
+
+        async def pending_get() -> None:
+            got["get"] = (await http.get(polling_url(sid))).text
+
+        async with open_websocket(http.app, websocket_url(sid)) as ws:  # type: ignore[attr-defined]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pending_get)
+                await trio.sleep(0.5)
+                await ws.send("2probe")
+                assert await ws.receive() == "3probe"
+            assert got["get"] == "6"
+            for i in range(3):
+                await server.send(sid, f"during{i}")
+            assert server.transport(sid) == "polling"
+            await ws.send("5")
+            for i in range(3):
+                await server.send(sid, f"after{i}")
+            for _ in range(6):
+                received.append(str(await ws.receive()))
+            assert server.transport(sid) == "websocket"
+            # polling is over for this session, and so is a second websocket
+            assert (await http.get(polling_url(sid))).status_code == 400
+            with pytest.raises(WebSocketRejected) as rejected:
+                async with open_websocket(http.app, websocket_url(sid)):  # type: ignore[attr-defined]
+                    pass
+            assert rejected.value.status == 400
+            await ws.send("4hi")
+            with trio.fail_after(1):
+                while not rec.messages:
+                    await trio.sleep(0.01)
+        assert received == [f"4{k}{i}" for k in ("before", "during", "after") for i in range(3)]
+
+
+async def test_e3_upgrade_timeout_keeps_polling(autojump_clock: trio.abc.Clock) -> None:
+    async with running(upgrade_timeout=10, echo=False) as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        async with open_websocket(http.app, websocket_url(sid)) as ws:  # type: ignore[attr-defined]
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            await server.send(sid, "queued")
+            start = trio.current_time()
+            with pytest.raises(WebSocketClosed):
+                await ws.receive()
+            assert trio.current_time() - start == pytest.approx(10)
+        assert server.transport(sid) == "polling"
+        assert (await http.get(polling_url(sid))).text == "4queued"
+        assert rec.disconnects == []
+
+
+async def test_e4_upgrade_packet_before_probe_aborts_upgrade_only(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        async with open_websocket(http.app, websocket_url(sid)) as ws:  # type: ignore[attr-defined]
+            await ws.send("5")
+            with pytest.raises(WebSocketClosed):
+                await ws.receive()
+        assert server.transport(sid) == "polling"
+        assert (await http.post(polling_url(sid), content="4still")).text == "ok"
+        assert (await http.get(polling_url(sid))).text == "4still"
+
+
+async def test_websocket_only_session(autojump_clock: trio.abc.Clock) -> None:
+    async with running(ping_interval=5, ping_timeout=5) as (server, rec, http):
+        async with open_websocket(http.app, websocket_url()) as ws:  # type: ignore[attr-defined]
+            opened = await ws.receive()
+            assert isinstance(opened, str) and opened[0] == "0"
+            info = json.loads(opened[1:])
+            assert info["upgrades"] == []
+            await ws.send("4hello")
+            assert await ws.receive() == "4hello"
+            await ws.send(b"\x00\xff")
+            assert await ws.receive() == b"\x00\xff"
+            assert await ws.receive() == "2"
+            await ws.send("3")
+            await ws.send("1")
+            with pytest.raises(WebSocketClosed):
+                await ws.receive()
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][:2] == (info["sid"], "client disconnect")
+
+
+async def test_e1_e2_bad_websocket_frames_close_the_session(autojump_clock: trio.abc.Clock) -> None:
+    async with running(max_http_buffer_size=50) as (server, rec, http):
+        for frame, code, reason in (("abc", 1002, "parse error"), ("4" + "x" * 60, 1009, "transport error")):
+            rec.disconnected = trio.Event()
+            async with open_websocket(http.app, websocket_url()) as ws:  # type: ignore[attr-defined]
+                await ws.receive()
+                await ws.send(frame)
+                with pytest.raises(WebSocketClosed) as closed:
+                    while True:
+                        await ws.receive()
+                assert closed.value.code == code
+            await rec.disconnected.wait()
+            assert rec.disconnects[-1][1] == reason
+        assert server.statistics().sessions == 0
+
+
+async def test_connect_handler_refusal_is_401(autojump_clock: trio.abc.Clock) -> None:
+    server = trio_engineio.Server()
+
+    @server.on("connect")
+    def connect(sid: str, environ: dict[str, Any]) -> Any:
+        assert environ["REMOTE_ADDR"] == "127.0.0.1"
+        assert environ["asgi.scope"]["type"] in ("http", "websocket")
+        if environ["QUERY_STRING"].endswith("who=bad"):
+            return False
+        raise trio_engineio.ConnectionRefusedError("nope")
+
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        response = await http.get(polling_url() + "&who=bad")
+        assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"})
+        response = await http.get(polling_url())
+        assert (response.status_code, response.json()) == (401, {"message": "nope"})
+        with pytest.raises(WebSocketRejected) as rejected:
+            async with open_websocket(app, websocket_url()):
+                pass
+        assert rejected.value.status == 401
+        assert server.statistics().sessions == 0
+        assert server.statistics().running_sessions == 0
+
+
+async def test_a9_slow_connect_handler_is_bounded(autojump_clock: trio.abc.Clock) -> None:
+    server = trio_engineio.Server(connect_timeout=3)
+
+    @server.on("connect")
+    async def connect(sid: str, environ: dict[str, Any]) -> None:
+        await trio.sleep_forever()
+
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        start = trio.current_time()
+        response = await http.get(polling_url())
+        assert response.status_code == 401
+        assert trio.current_time() - start == pytest.approx(3)
+        assert server.statistics().sessions == 0
+
+
+async def test_trio_style_handler_echo_and_close_reason(autojump_clock: trio.abc.Clock) -> None:
+    reasons: list[str | None] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        async for message in conn:
+            await conn.send(message)
+        reasons.append(conn.close_reason)
+
+    server = trio_engineio.Server(handler=handler)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        sid = (await handshake(http))["sid"]
+        await http.post(polling_url(sid), content="4one\x1e4two")
+        assert (await http.get(polling_url(sid))).text == "4one\x1e4two"
+        await http.post(polling_url(sid), content="1")
+        with trio.fail_after(1):
+            while not reasons:
+                await trio.sleep(0.01)
+        assert reasons == ["client disconnect"]
+
+
+async def test_handler_return_ends_session_and_sends_close(autojump_clock: trio.abc.Clock) -> None:
+    async def handler(conn: trio_engineio.Connection) -> None:
+        await conn.send("bye")
+
+    server = trio_engineio.Server(handler=handler)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        sid = (await handshake(http))["sid"]
+        assert (await http.get(polling_url(sid))).text == "4bye\x1e1"
+        assert (await http.get(polling_url(sid))).status_code == 400
+
+
+async def test_g4_handler_exception_is_contained(autojump_clock: trio.abc.Clock) -> None:
+    server = trio_engineio.Server()
+
+    @server.on("message")
+    async def message(sid: str, data: Any) -> None:
+        if data == "boom":
+            raise RuntimeError("boom")
+        await server.send(sid, data)
+
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        sid = (await handshake(http))["sid"]
+        await http.post(polling_url(sid), content="4boom\x1e4fine")
+        assert (await http.get(polling_url(sid))).text == "4fine"
+        assert server.statistics().handler_errors == 1
+
+
+async def test_g1_send_backpressure_until_client_polls(autojump_clock: trio.abc.Clock) -> None:
+    async with running(max_buffered_messages=5, ping_interval=100, ping_timeout=100) as (server, _, http):
+        sid = (await handshake(http))["sid"]
+        conn = server.connection(sid)
+        sent = 0
+        with trio.move_on_after(1):
+            for i in range(10):
+                await conn.send(f"m{i}")
+                sent += 1
+        assert sent == 5
+        assert server.statistics().buffered_messages == 5
+        assert len((await http.get(polling_url(sid))).text.split("\x1e")) == 5
+
+
+async def test_g3_shutdown_runs_disconnect_once_with_shutdown_reason(autojump_clock: trio.abc.Clock) -> None:
+    server = trio_engineio.Server()
+    recorder = Recorder(server)
+    app = trio_engineio.ASGIApp(server)
+    async with open_test_client(app) as http:
+        async with server:
+            sids = [(await handshake(http))["sid"] for _ in range(20)]
+        assert sorted(sid for sid, _, _ in recorder.disconnects) == sorted(sids)
+        assert {reason for _, reason, _ in recorder.disconnects} == {"server shutdown"}
+        assert server.statistics().running_sessions == 0
+        response = await http.get(polling_url())
+        assert response.status_code == 503
+
+
+async def test_server_disconnect_delivers_queue_then_close(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        await server.send(sid, "last words")
+        await server.disconnect(sid)
+        assert (await http.get(polling_url(sid))).text == "4last words\x1e1"
+        await rec.disconnected.wait()
+        assert rec.disconnects[0][1] == "server disconnect"
+
+
+async def test_c2_aborted_long_poll_closes_with_transport_close(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, rec, http):
+        sid = (await handshake(http))["sid"]
+        with trio.move_on_after(1):
+            await http.get(polling_url(sid))
+        # httpx.ASGITransport cannot signal a disconnect; the hypercorn tests cover
+        # the real abort. Here the session must survive a cancelled client request.
+        assert rec.disconnects == []
+
+
+async def test_cookie_and_cors_headers(autojump_clock: trio.abc.Clock) -> None:
+    async with running(cookie="io", cors_allowed_origins=["https://app.example"]) as (_, _, http):
+        response = await http.get(polling_url(), headers={"origin": "https://app.example"})
+        sid = json.loads(response.text[1:])["sid"]
+        assert response.headers["set-cookie"] == f"io={sid}; Path=/; HttpOnly; SameSite=Lax"
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        assert response.headers["access-control-allow-credentials"] == "true"
+        refused = await http.get(polling_url(), headers={"origin": "https://evil.example"})
+        assert refused.status_code == 403
+        assert refused.json()["code"] == 4
+        assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_f1_same_origin_default(autojump_clock: trio.abc.Clock) -> None:
+    async with running() as (_, _, http):
+        assert (await http.get(polling_url(), headers={"origin": "http://testserver"})).status_code == 200
+        assert (await http.get(polling_url(), headers={"origin": "null"})).status_code == 403
+        assert (await http.get(polling_url(), headers={"origin": "http://evil"})).status_code == 403
+        forwarded = {
+            "origin": "https://proxy.example",
+            "x-forwarded-host": "proxy.example",
+            "x-forwarded-proto": "https",
+        }
+        assert (await http.get(polling_url(), headers=forwarded)).status_code == 403
+
+
+async def test_c4_compression_honours_q_values(autojump_clock: trio.abc.Clock) -> None:
+    async with running(echo=False) as (server, _, http):
+        sid = (await handshake(http))["sid"]
+        await server.send(sid, "x" * 5000)
+        response = await http.get(polling_url(sid), headers={"accept-encoding": "gzip"})
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.text == "4" + "x" * 5000
+        await server.send(sid, "x" * 5000)
+        response = await http.get(polling_url(sid), headers={"accept-encoding": "gzip;q=0, br"})
+        assert "content-encoding" not in response.headers
+
+
+def test_unknown_option_is_type_error() -> None:
+    with pytest.raises(TypeError):
+        trio_engineio.Server(async_mode="asgi")  # type: ignore[call-arg]
