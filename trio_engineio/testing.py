@@ -42,7 +42,7 @@ async def open_test_client(
     **client_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` that sends every request straight into ``app``."""
-    transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app, client=client)
     async with httpx.AsyncClient(transport=transport, base_url=base_url, **client_options) as http:
         yield http
 

@@ -16,7 +16,13 @@ import pytest
 import trio
 
 import trio_engineio
-from trio_engineio.testing import WebSocketClosed, WebSocketRejected, open_test_client, open_websocket
+from trio_engineio.testing import (
+    TestWebSocket,
+    WebSocketClosed,
+    WebSocketRejected,
+    open_test_client,
+    open_websocket,
+)
 
 EIO = "/engine.io/?EIO=4"
 
@@ -63,6 +69,11 @@ async def running(**options: Any) -> AsyncIterator[tuple[trio_engineio.Server, R
     async with server, open_test_client(app) as http:
         http.app = app  # type: ignore[attr-defined]
         yield server, recorder, http
+
+
+async def drain(ws: TestWebSocket) -> None:
+    while True:
+        await ws.receive()
 
 
 async def handshake(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -113,7 +124,7 @@ async def test_pong_keeps_session_alive_across_intervals(autojump_clock: trio.ab
 
 
 async def test_d1_pong_flood_creates_no_extra_timers(autojump_clock: trio.abc.Clock) -> None:
-    async with running(ping_interval=10, ping_timeout=5) as (server, rec, http):
+    async with running(ping_interval=10, ping_timeout=5) as (_server, rec, http):
         sid = (await handshake(http))["sid"]
         start = trio.current_time()
         assert (await http.post(polling_url(sid), content="\x1e".join(["3"] * 500))).text == "ok"
@@ -274,7 +285,7 @@ async def test_e3_upgrade_timeout_keeps_polling(autojump_clock: trio.abc.Clock) 
 
 
 async def test_e4_upgrade_packet_before_probe_aborts_upgrade_only(autojump_clock: trio.abc.Clock) -> None:
-    async with running() as (server, rec, http):
+    async with running() as (server, _rec, http):
         sid = (await handshake(http))["sid"]
         async with open_websocket(http.app, websocket_url(sid)) as ws:  # type: ignore[attr-defined]
             await ws.send("5")
@@ -286,10 +297,11 @@ async def test_e4_upgrade_packet_before_probe_aborts_upgrade_only(autojump_clock
 
 
 async def test_websocket_only_session(autojump_clock: trio.abc.Clock) -> None:
-    async with running(ping_interval=5, ping_timeout=5) as (server, rec, http):
+    async with running(ping_interval=5, ping_timeout=5) as (_server, rec, http):
         async with open_websocket(http.app, websocket_url()) as ws:  # type: ignore[attr-defined]
             opened = await ws.receive()
-            assert isinstance(opened, str) and opened[0] == "0"
+            assert isinstance(opened, str)
+            assert opened[0] == "0"
             info = json.loads(opened[1:])
             assert info["upgrades"] == []
             await ws.send("4hello")
@@ -313,8 +325,7 @@ async def test_e1_e2_bad_websocket_frames_close_the_session(autojump_clock: trio
                 await ws.receive()
                 await ws.send(frame)
                 with pytest.raises(WebSocketClosed) as closed:
-                    while True:
-                        await ws.receive()
+                    await drain(ws)
                 assert closed.value.code == code
             await rec.disconnected.wait()
             assert rec.disconnects[-1][1] == reason
