@@ -270,6 +270,16 @@ class ClientSession:
         """True when packets are waiting to be sent."""
         return bool(self._outgoing)
 
+    def may_post(self) -> bool:
+        """True when :meth:`next_post_batch` would return packets now."""
+        return (
+            self.transport == "polling"
+            and not self._post_in_flight
+            and bool(self._outgoing)
+            and self.upgrade_state is not ClientUpgradeState.PROBED
+            and not (self.closed and self._close_sent)
+        )
+
     def next_post_batch(self) -> list[Packet]:
         """Take the packets for the next POST, or ``[]`` if none may start now.
 
@@ -279,13 +289,7 @@ class ClientSession:
         byte between them) fits in the server's maxPayload. Call
         :meth:`post_done` when the POST is over.
         """
-        if (
-            self.transport != "polling"
-            or self._post_in_flight
-            or not self._outgoing
-            or self.upgrade_state is ClientUpgradeState.PROBED
-            or (self.closed and self._close_sent)
-        ):
+        if not self.may_post():
             return []
         limit = self.max_payload
         batch: list[Packet] = []

@@ -1,0 +1,127 @@
+"""Small pieces the client's transports share: URLs, TLS settings, wake-ups, transport errors."""
+
+from __future__ import annotations
+
+import ssl as _ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import trio
+
+from .protocol.reasons import CloseInfo, CloseReason
+
+__all__ = ["EngineURL", "Notifier", "SSLOption", "TransportFailed", "websocket_ssl_context"]
+
+#: What ``open_client(ssl=...)`` accepts: ``None``/``True`` verify with the system CAs,
+#: an :class:`ssl.SSLContext` is used as is, ``False`` turns verification off (explicitly).
+SSLOption = _ssl.SSLContext | bool | None
+
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+class TransportFailed(Exception):
+    """A transport operation failed; ``info`` is the close reason it implies (internal)."""
+
+    def __init__(self, info: CloseInfo) -> None:
+        self.info = info
+        super().__init__(str(info))
+
+    @classmethod
+    def closed(cls, description: str) -> TransportFailed:
+        """The connection went away."""
+        return cls(CloseInfo(CloseReason.TRANSPORT_CLOSE, description))
+
+    @classmethod
+    def error(cls, description: str) -> TransportFailed:
+        """The server broke a transport rule."""
+        return cls(CloseInfo(CloseReason.TRANSPORT_ERROR, description))
+
+    @classmethod
+    def too_large(cls, description: str) -> TransportFailed:
+        """The server sent more than the client accepts in one piece."""
+        return cls(CloseInfo(CloseReason.PAYLOAD_TOO_LARGE, description))
+
+
+@dataclass(frozen=True)
+class EngineURL:
+    """Where the Engine.IO endpoint is, as http(s) and ws(s) URLs with the user's query kept."""
+
+    scheme: str  # "http" or "https"
+    netloc: str
+    path: str  # ends with "/"
+    extra_query: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, url: str, engineio_path: str = "engine.io") -> EngineURL:
+        """Accept ``http(s)://`` or ``ws(s)://`` URLs; ``engineio_path`` goes after the URL's path."""
+        parts = urlsplit(url)
+        scheme = _HTTP_SCHEMES.get(parts.scheme.lower())
+        if scheme is None:
+            raise ValueError(f"URL scheme must be http, https, ws or wss, not {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError(f"URL has no host: {url!r}")
+        base = parts.path.rstrip("/")
+        sub = engineio_path.strip("/")
+        path = f"{base}/{sub}/" if sub else f"{base}/"
+        query = tuple(
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k not in ("EIO", "transport", "sid", "t")
+        )
+        return cls(scheme=scheme, netloc=parts.netloc, path=path, extra_query=query)
+
+    @property
+    def secure(self) -> bool:
+        """True for https/wss."""
+        return self.scheme == "https"
+
+    def http(self, *, sid: str | None = None) -> str:
+        """The polling URL (``transport=polling``)."""
+        return self._build(self.scheme, "polling", sid)
+
+    def websocket(self, *, sid: str | None = None) -> str:
+        """The websocket URL (``transport=websocket``)."""
+        return self._build(_WS_SCHEMES[self.scheme], "websocket", sid)
+
+    def _build(self, scheme: str, transport: str, sid: str | None) -> str:
+        params = [*self.extra_query, ("EIO", "4"), ("transport", transport)]
+        if sid is not None:
+            params.append(("sid", sid))
+        return urlunsplit((scheme, self.netloc, self.path, urlencode(params), ""))
+
+
+def websocket_ssl_context(url: EngineURL, ssl: SSLOption) -> _ssl.SSLContext | None:
+    """The TLS context trio-websocket needs for ``url`` (``None`` for plain ws)."""
+    if not url.secure:
+        return None
+    if isinstance(ssl, _ssl.SSLContext):
+        return ssl
+    context = _ssl.create_default_context()
+    if ssl is False:
+        context.check_hostname = False
+        context.verify_mode = _ssl.CERT_NONE
+    return context
+
+
+class Notifier:
+    """A broadcast wake-up: tasks wait until a predicate over shared state holds."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def notify(self) -> None:
+        """Wake every waiter so it re-checks its predicate."""
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait_changed(self) -> None:
+        """Wait for the next :meth:`notify`."""
+        await self._event.wait()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` is true (checked after each :meth:`notify`)."""
+        while not predicate():
+            await self._event.wait()
+        await trio.lowlevel.checkpoint()

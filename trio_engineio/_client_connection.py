@@ -1,0 +1,600 @@
+"""The trio-style client: ``async with open_client(url) as conn``.
+
+Task tree of one connection::
+
+    open_client(...)                      the caller's task: handshake, then the user's block
+    └── connection nursery
+        ├── pumps                         one nursery, cancelled as a whole at close
+        │   ├── watchdog                  sleeps until the session's next deadline
+        │   ├── poll reader / poll writer one GET and one POST in flight at most
+        │   ├── upgrade                   probe websocket, 2probe/3probe/5
+        │   └── ws reader / ws writer     after the upgrade, or for a websocket-only session
+        ├── websocket owner(s)            trio-websocket's reader, one task per socket
+        └── teardown                      after a close the server (or a timeout) caused
+
+Leaving the block (normally, by an exception or by cancellation) closes the
+session: queued messages and a CLOSE packet are flushed within a shielded
+``close_timeout``, websockets are closed with a close frame, and the nursery
+is cancelled, so nothing outlives the block. All protocol decisions are made
+by :class:`~trio_engineio.protocol.ClientSession`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from ssl import SSLContext as _SSLContext
+from typing import Any
+
+import httpx
+import trio
+
+from ._client_common import EngineURL, Notifier, SSLOption, TransportFailed, websocket_ssl_context
+from ._client_polling import PollingTransport
+from ._client_websocket import WebSocketTransport
+from ._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
+from .protocol.client_session import ClientSession
+from .protocol.errors import HandshakeError, LocalProtocolError
+from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted
+from .protocol.handshake import Handshake
+from .protocol.packets import encode_payload
+from .protocol.reasons import CloseInfo, CloseReason
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["ClientConnection", "open_client"]
+
+_TRANSPORTS = ("polling", "websocket")
+#: Request headers trio-websocket must not receive from the httpx request.
+_WS_DROP_HEADERS = frozenset(
+    {"host", "connection", "upgrade", "accept-encoding", "content-length", "transfer-encoding"}
+)
+
+
+class ClientConnection:
+    """One Engine.IO session, from the client side. Made by :func:`open_client`.
+
+    Send with :meth:`send`, receive with :meth:`receive` or ``async for``.
+    After the session ends, :attr:`close_info` says why; :meth:`receive` first
+    returns every message that arrived before the end, then raises
+    :class:`~trio_engineio.ConnectionClosed`.
+    """
+
+    def __init__(
+        self,
+        url: EngineURL,
+        *,
+        nursery: trio.Nursery,
+        transports: tuple[str, ...],
+        headers: Mapping[str, str],
+        http_client: httpx.AsyncClient,
+        ssl: SSLOption,
+        connect_timeout: float,
+        upgrade_timeout: float,
+        close_timeout: float,
+        max_response_size: int,
+        max_message_size: int,
+        receive_queue_size: int,
+        send_buffer_size: int,
+    ) -> None:
+        self._url = url
+        self._nursery = nursery
+        self._transports = transports
+        self._headers = dict(headers)
+        self._http = http_client
+        self._ssl = ssl
+        self._connect_timeout = connect_timeout
+        self._close_timeout = close_timeout
+        self._max_message_size = max_message_size
+        self._receive_queue_size = receive_queue_size
+        self._send_buffer_size = send_buffer_size
+        self._session = ClientSession(upgrade_timeout=upgrade_timeout)
+        self._polling = PollingTransport(
+            http_client,
+            url,
+            headers=self._headers,
+            max_response_size=max_response_size,
+            connect_timeout=connect_timeout,
+        )
+        self._ws: WebSocketTransport | None = None
+        self._probe_ws: WebSocketTransport | None = None
+        self._ws_sending = False
+        self._incoming: deque[str | bytes] = deque()
+        self._notifier = Notifier()
+        self._pumps_scope = trio.CancelScope()
+        self._pumps_nursery: trio.Nursery | None = None
+        self._pumps_done = trio.Event()
+        self._teardown_started = False
+        self._teardown_done = trio.Event()
+        self._closed_seen = False
+        self._messages_sent = 0
+        self._messages_received = 0
+
+    # ------------------------------------------------------------ public state
+    @property
+    def sid(self) -> str | None:
+        """The session id the server assigned (``None`` before the handshake)."""
+        return self._session.sid
+
+    @property
+    def transport(self) -> str | None:
+        """``"polling"`` or ``"websocket"``: what carries the session now."""
+        return self._session.transport
+
+    @property
+    def handshake(self) -> Handshake | None:
+        """The server's OPEN packet (intervals, maxPayload, upgrades)."""
+        return self._session.handshake
+
+    @property
+    def closed(self) -> bool:
+        """True once the session has ended (queued messages may still be received)."""
+        return self._session.closed
+
+    @property
+    def close_info(self) -> CloseInfo | None:
+        """Why the session ended (reason and description), or ``None`` while open."""
+        return self._session.close_info
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason string (e.g. ``"ping timeout"``), or ``None`` while open."""
+        info = self._session.close_info
+        return info.reason.value if info is not None else None
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters for tests and monitoring: messages, buffers, HTTP requests, transport."""
+        return {
+            "transport": self.transport,
+            "messages_sent": self._messages_sent,
+            "messages_received": self._messages_received,
+            "queued_incoming": len(self._incoming),
+            "buffered_messages": self._session.buffered_messages,
+            "buffered_bytes": self._session.buffered_bytes,
+            "http_requests": self._polling.requests_sent,
+            "upgrade_state": self._session.upgrade_state.value,
+        }
+
+    # ------------------------------------------------------------- public I/O
+    async def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
+        """Queue a message: ``str`` (text), bytes-like (binary), or a dict/list sent as JSON text.
+
+        Waits while the send buffer is full. Raises
+        :class:`~trio_engineio.ConnectionClosed` if the session has ended and
+        :class:`ValueError` if the message alone exceeds the server's maxPayload.
+        """
+        message: str | bytes
+        if isinstance(data, str | bytes):
+            message = data
+        elif isinstance(data, bytearray | memoryview):
+            message = bytes(data)
+        elif isinstance(data, dict | list):
+            message = json.dumps(data)
+        else:
+            raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+        session = self._session
+        await self._notifier.wait_until(
+            lambda: session.closed or session.buffered_bytes < self._send_buffer_size
+        )
+        try:
+            session.send_message(message)
+        except LocalProtocolError:
+            raise ConnectionClosed(self._close_info_or_unknown()) from None
+        self._messages_sent += 1
+        self._notifier.notify()
+
+    async def receive(self) -> str | bytes:
+        """The next message from the server, as sent (``str`` or ``bytes``).
+
+        Raises :class:`~trio_engineio.ConnectionClosed` once the session has
+        ended and every earlier message was received.
+        """
+        await self._notifier.wait_until(lambda: bool(self._incoming) or self._session.closed)
+        if self._incoming:
+            message = self._incoming.popleft()
+            self._messages_received += 1
+            self._notifier.notify()
+            return message
+        raise ConnectionClosed(self._close_info_or_unknown())
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        """``async for message in conn``: ends quietly when the session closes."""
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.receive()
+            except ConnectionClosed:
+                return
+            yield message
+
+    async def aclose(self) -> None:
+        """Close the session: flush what was sent, send CLOSE, close the transport.
+
+        Bounded by ``close_timeout`` and shielded from cancellation; idempotent.
+        """
+        if not self._session.closed:
+            self._dispatch([self._session.close(CloseReason.CLIENT_DISCONNECT)])
+        await self._teardown()
+
+    def _close_info_or_unknown(self) -> CloseInfo:
+        return self._session.close_info or CloseInfo(CloseReason.TRANSPORT_CLOSE, "not connected")
+
+    # ----------------------------------------------------------------- connect
+    async def _connect(self) -> None:
+        """The handshake, then start the pumps. Raises an EngineIOConnectionError subclass."""
+        session = self._session
+        try:
+            with trio.fail_after(self._connect_timeout):
+                if "polling" in self._transports:
+                    body = await self._polling.handshake()
+                    events = session.receive_handshake_payload(body, now=trio.current_time())
+                else:
+                    ws = await self._open_websocket(sid=None)
+                    self._ws = ws
+                    try:
+                        frame = await ws.receive()
+                    except TransportFailed as exc:
+                        raise HandshakeFailed(f"no handshake on the websocket: {exc}") from None
+                    events = session.receive_handshake_frame(frame, now=trio.current_time())
+        except trio.TooSlowError:
+            raise EngineIOConnectionError(
+                f"no handshake from {self._url.http()} within {self._connect_timeout:g} s"
+            ) from None
+        except HandshakeError as exc:
+            raise HandshakeFailed(str(exc)) from None
+        self._polling.set_heartbeat(session.heartbeat_timeout)
+        self._dispatch(events)
+        await self._nursery.start(self._run_pumps)
+
+    async def _open_websocket(self, sid: str | None) -> WebSocketTransport:
+        return await WebSocketTransport.open(
+            self._nursery,
+            self._url.websocket(sid=sid),
+            headers=self._websocket_headers(sid),
+            ssl_context=websocket_ssl_context(self._url, self._ssl),
+            max_message_size=self._max_message_size,
+        )
+
+    def _websocket_headers(self, sid: str | None) -> list[tuple[bytes, bytes]]:
+        """The polling requests' headers (defaults, extra headers, cookies) for the websocket."""
+        request = self._http.build_request("GET", self._url.http(sid=sid), headers=self._headers)
+        return [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in request.headers.items()
+            if name.lower() not in _WS_DROP_HEADERS
+        ]
+
+    # ------------------------------------------------------------------- pumps
+    async def _run_pumps(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self._pumps_scope:
+                async with trio.open_nursery() as nursery:
+                    self._pumps_nursery = nursery
+                    nursery.start_soon(self._watchdog)
+                    if self._session.transport == "polling":
+                        nursery.start_soon(self._poll_reader)
+                        nursery.start_soon(self._poll_writer)
+                        if "websocket" in self._transports and self._session.can_upgrade:
+                            nursery.start_soon(self._upgrade)
+                    else:
+                        assert self._ws is not None
+                        nursery.start_soon(self._ws_reader, self._ws)
+                        nursery.start_soon(self._ws_writer, self._ws)
+                    task_status.started()
+        finally:
+            self._pumps_done.set()
+            self._notifier.notify()
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                self._incoming.append(event.data)
+            elif isinstance(event, SessionClosed) and not self._closed_seen:
+                self._closed_seen = True
+                if event.info.reason is not CloseReason.CLIENT_DISCONNECT:
+                    # The server, a timeout or an error ended it: release the transports now.
+                    self._nursery.start_soon(self._teardown)
+        self._notifier.notify()
+
+    def _fail(self, info: CloseInfo) -> None:
+        self._dispatch([self._session.close(info.reason, info.description)])
+
+    def _room_for_incoming(self) -> bool:
+        return len(self._incoming) < self._receive_queue_size
+
+    async def _watchdog(self) -> None:
+        session = self._session
+        while not session.closed:
+            with trio.move_on_at(session.next_deadline()):
+                await self._notifier.wait_changed()
+                continue
+            self._dispatch(session.handle_timeout(trio.current_time()))
+
+    async def _poll_reader(self) -> None:
+        session = self._session
+        sid = session.sid
+        assert sid is not None
+        while True:
+            await self._notifier.wait_until(
+                lambda: (
+                    session.closed
+                    or session.transport != "polling"
+                    or (session.may_poll() and self._room_for_incoming())
+                )
+            )
+            if session.closed or session.transport != "polling":
+                return
+            session.begin_get()
+            try:
+                body = await self._polling.get(sid)
+                self._dispatch(session.receive_payload(body, trio.current_time()))
+            except TransportFailed as exc:
+                self._fail(exc.info)
+                return
+            finally:
+                session.end_get()
+                self._notifier.notify()
+
+    async def _poll_writer(self) -> None:
+        session = self._session
+        sid = session.sid
+        assert sid is not None
+        while True:
+            await self._notifier.wait_until(
+                lambda: session.transport != "polling" or session.close_sent or session.may_post()
+            )
+            batch = session.next_post_batch()
+            if not batch:
+                return  # upgraded, or closed with nothing more to send
+            try:
+                await self._polling.post(sid, encode_payload(batch))
+            except TransportFailed as exc:
+                self._fail(exc.info)
+                return
+            finally:
+                session.post_done()
+                self._notifier.notify()
+
+    async def _ws_reader(self, ws: WebSocketTransport) -> None:
+        session = self._session
+        while not session.closed:
+            try:
+                frame = await ws.receive()
+            except TransportFailed as exc:
+                self._fail(exc.info)
+                return
+            self._dispatch(session.receive_frame(frame, trio.current_time()))
+            await self._notifier.wait_until(lambda: session.closed or self._room_for_incoming())
+
+    async def _ws_writer(self, ws: WebSocketTransport) -> None:
+        session = self._session
+        while True:
+            await self._notifier.wait_until(lambda: session.close_sent or session.has_outgoing())
+            packets = session.take_websocket_packets()
+            if not packets:
+                return  # closed and nothing left to send
+            self._ws_sending = True
+            try:
+                for packet in packets:
+                    await ws.send_packet(packet)
+            except TransportFailed as exc:
+                self._fail(exc.info)
+                return
+            finally:
+                self._ws_sending = False
+                self._notifier.notify()
+
+    async def _upgrade(self) -> None:
+        session = self._session
+        sid = session.sid
+        assert sid is not None
+        assert self._pumps_nursery is not None
+        probe = session.start_upgrade(trio.current_time())
+        self._notifier.notify()  # the watchdog learns the upgrade deadline
+        failure = "upgrade timed out"
+        with trio.move_on_at(session.upgrade_deadline):
+            try:
+                ws = await self._open_websocket(sid=sid)
+                self._probe_ws = ws
+                await ws.send_packet(probe)
+                frame = await ws.receive()
+                if not session.upgrading or session.closed:
+                    failure = "upgrade abandoned"
+                else:
+                    event = session.receive_probe_frame(frame, trio.current_time())
+                    if isinstance(event, UpgradeAborted):
+                        failure = event.description
+                    else:
+                        self._notifier.notify()  # pollers stop starting requests
+                        await self._notifier.wait_until(
+                            lambda: session.polling_paused or not session.upgrading or session.closed
+                        )
+                        if session.polling_paused and not session.closed:
+                            self._ws = ws
+                            self._probe_ws = None
+                            session.finish_upgrade()
+                            self._pumps_nursery.start_soon(self._ws_reader, ws)
+                            self._pumps_nursery.start_soon(self._ws_writer, ws)
+                            self._notifier.notify()
+                            return
+                        failure = "upgrade abandoned"
+            except (TransportFailed, EngineIOConnectionError) as exc:
+                failure = f"websocket upgrade failed: {exc}"
+        session.abort_upgrade(failure)
+        self._notifier.notify()
+        probe_ws, self._probe_ws = self._probe_ws, None
+        if probe_ws is not None:
+            with trio.move_on_after(self._close_timeout):
+                await probe_ws.aclose()
+
+    # ------------------------------------------------------------------- close
+    async def _teardown(self) -> None:
+        """Stop the pumps, send what a close still owes, close the websockets. Runs once."""
+        if self._teardown_started:
+            await self._teardown_done.wait()
+            return
+        self._teardown_started = True
+        session = self._session
+        try:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + self._close_timeout):
+                # 1. Let the running writer flush the queue and the CLOSE packet.
+                with trio.move_on_after(self._close_timeout / 2):
+                    await self._notifier.wait_until(
+                        lambda: (
+                            self._pumps_done.is_set()
+                            or (session.close_sent and not session.post_in_flight and not self._ws_sending)
+                        )
+                    )
+                # 2. Stop every pump.
+                self._pumps_scope.cancel()
+                if self._pumps_nursery is not None:
+                    await self._pumps_done.wait()
+                # 3. Whatever the pumps could not send (they may have been cancelled).
+                await self._flush_final_packets()
+                # 4. Close the websockets with a close frame.
+                for ws in (self._probe_ws, self._ws):
+                    if ws is not None:
+                        await ws.aclose()
+        finally:
+            self._teardown_done.set()
+            self._notifier.notify()
+
+    async def _flush_final_packets(self) -> None:
+        session = self._session
+        if session.close_sent or session.handshake is None:
+            return
+        sid = session.sid
+        assert sid is not None
+        try:
+            if session.transport == "websocket":
+                if self._ws is not None:
+                    for packet in session.take_final_packets():
+                        await self._ws.send_packet(packet)
+            else:
+                while batch := session.next_post_batch():
+                    try:
+                        await self._polling.post(sid, encode_payload(batch))
+                    finally:
+                        session.post_done()
+        except TransportFailed:
+            pass  # the server is unreachable: nothing more can be told
+
+    async def _shutdown(self) -> None:
+        """Leaving ``open_client``'s block: close (bounded, shielded), then cancel everything."""
+        try:
+            with trio.CancelScope(shield=True):
+                await self.aclose()
+        finally:
+            self._nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def open_client(
+    url: str,
+    *,
+    transports: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    engineio_path: str = "engine.io",
+    http_client: httpx.AsyncClient | None = None,
+    ssl: SSLOption = None,
+    connect_timeout: float = 20.0,
+    upgrade_timeout: float = 10.0,
+    close_timeout: float = 2.0,
+    max_response_size: int = 64 * 1024 * 1024,
+    max_message_size: int = 16 * 1024 * 1024,
+    receive_queue_size: int = 1024,
+    send_buffer_size: int = 4 * 1024 * 1024,
+) -> AsyncIterator[ClientConnection]:
+    """Connect to an Engine.IO v4 server; the connection lives for the ``async with`` block.
+
+    ``url`` is the server's base URL, ``http(s)://`` or ``ws(s)://`` (its path
+    is a prefix, its query is kept and sent on every request);
+    ``engineio_path`` is appended (default ``/engine.io/``).
+
+    ``transports``: ``["polling"]``, ``["websocket"]`` or both (the default:
+    start on polling, then upgrade to websocket). ``headers`` are sent on every
+    HTTP request and on the websocket handshake, as are cookies the server
+    sets. ``http_client`` is an ``httpx.AsyncClient`` to use (it is not
+    closed); otherwise one is made and closed here. ``ssl``: ``None`` (verify
+    with the system CAs), an :class:`ssl.SSLContext`, or ``False`` to turn
+    verification off explicitly; with your own ``http_client`` its own
+    ``verify`` applies to HTTP and ``ssl`` only to the websocket.
+
+    Limits: ``connect_timeout`` bounds the handshake, ``upgrade_timeout`` an
+    upgrade attempt, ``close_timeout`` the close; ``max_response_size`` bounds
+    one polling response body and ``max_message_size`` one websocket message
+    (beyond them the session closes with "payload too large");
+    ``receive_queue_size`` messages are buffered before reading pauses;
+    ``send()`` waits once ``send_buffer_size`` bytes are queued.
+
+    Raises :class:`~trio_engineio.ConnectionRejected` (HTTP status and body),
+    :class:`~trio_engineio.HandshakeFailed`, or another
+    :class:`~trio_engineio.EngineIOConnectionError` if no session could be opened.
+    """
+    chosen = _check_transports(transports)
+    engine_url = EngineURL.parse(url, engineio_path)
+    owns_http = http_client is None
+    if http_client is None:
+        verify: Any = ssl if isinstance(ssl, _SSLContext) else ssl is not False
+        http_client = httpx.AsyncClient(verify=verify, timeout=connect_timeout)
+    try:
+        try:
+            async with trio.open_nursery() as nursery:
+                conn = ClientConnection(
+                    engine_url,
+                    nursery=nursery,
+                    transports=chosen,
+                    headers=headers or {},
+                    http_client=http_client,
+                    ssl=ssl,
+                    connect_timeout=connect_timeout,
+                    upgrade_timeout=upgrade_timeout,
+                    close_timeout=close_timeout,
+                    max_response_size=max_response_size,
+                    max_message_size=max_message_size,
+                    receive_queue_size=receive_queue_size,
+                    send_buffer_size=send_buffer_size,
+                )
+                try:
+                    await conn._connect()
+                    yield conn
+                finally:
+                    await conn._shutdown()
+        except BaseExceptionGroup as group:
+            # The pumps never raise (errors become close reasons), so a group holds
+            # the one exception of the block or of the handshake: re-raise it as is.
+            single = _single_exception(group)
+            if single is None:
+                raise
+            raise single from None
+    finally:
+        if owns_http:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + close_timeout):
+                await http_client.aclose()
+
+
+def _single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _check_transports(transports: Sequence[str] | None) -> tuple[str, ...]:
+    if transports is None:
+        return _TRANSPORTS
+    if isinstance(transports, str):
+        transports = [transports]
+    chosen = tuple(dict.fromkeys(transports))
+    unknown = [t for t in chosen if t not in _TRANSPORTS]
+    if unknown or not chosen:
+        raise ValueError(f"transports must be 'polling' and/or 'websocket', not {list(transports)!r}")
+    return chosen
