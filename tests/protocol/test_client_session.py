@@ -190,14 +190,20 @@ def test_message_that_can_never_fit_is_refused() -> None:
         session.send_message("x" * 100)
     with pytest.raises(ValueError, match="maxPayload"):
         session.send_message(b"x" * 74)  # 1 + 100 base64 chars
+    with pytest.raises(ValueError, match="record separator"):
+        session.send_message("a\x1eb")
     ws = opened(transport="websocket", maxPayload=100)
+    ws.send_message("a\x1eb")
     ws.send_message(b"x" * 100)  # raw on a websocket
     assert frame_size(Packet(PacketType.MESSAGE, "é")) == 3
 
 
 @given(
     st.lists(
-        st.one_of(st.text(max_size=60), st.binary(max_size=60)),
+        st.one_of(
+            st.text(st.characters(exclude_characters="\x1e"), max_size=60),
+            st.binary(max_size=60),
+        ),
         min_size=1,
         max_size=80,
     ),

@@ -33,7 +33,7 @@ from .events import (
     UpgradeCompleted,
 )
 from .handshake import Handshake
-from .packets import Packet, PacketType, decode_frame, decode_payload, encoded_payload_size
+from .packets import RECORD_SEPARATOR, Packet, PacketType, decode_frame, decode_payload, encoded_payload_size
 from .reasons import CloseInfo, CloseReason
 
 __all__ = ["ClientSession", "ClientState", "ClientUpgradeState", "frame_size"]
@@ -245,11 +245,17 @@ class ClientSession:
         Raises :class:`LocalProtocolError` when the session is not open, and
         :class:`ValueError` when the message could never be delivered because
         it alone exceeds the server's maxPayload on the current transport
-        (polling counts base64 growth).
+        (polling counts base64 growth), or when it is text containing the
+        record separator ``\\x1e`` while on polling (a payload cannot carry it).
         """
         if self.state is not ClientState.OPEN:
             raise LocalProtocolError(f"session is not open ({self.close_info or self.state.value})")
         packet = Packet(PacketType.MESSAGE, data)
+        if self.transport == "polling" and isinstance(data, str) and RECORD_SEPARATOR in data:
+            # A polling payload cannot carry it: the server would split the message in two.
+            raise ValueError(
+                "a text message containing the record separator \\x1e cannot be sent over polling"
+            )
         size = self.packet_size(packet)
         if size > self.max_payload:
             raise ValueError(
