@@ -75,6 +75,7 @@ class ClientConnection:
         ssl: SSLOption,
         connect_timeout: float,
         upgrade_timeout: float,
+        max_packets_per_post: int | None,
         close_timeout: float,
         max_response_size: int,
         max_message_size: int,
@@ -92,7 +93,9 @@ class ClientConnection:
         self._max_message_size = max_message_size
         self._receive_queue_size = receive_queue_size
         self._send_buffer_size = send_buffer_size
-        self._session = ClientSession(upgrade_timeout=upgrade_timeout)
+        self._session = ClientSession(
+            upgrade_timeout=upgrade_timeout, max_packets_per_post=max_packets_per_post
+        )
         self._polling = PollingTransport(
             http_client,
             url,
@@ -506,6 +509,7 @@ async def open_client(
     connect_timeout: float = 20.0,
     upgrade_timeout: float = 10.0,
     close_timeout: float = 2.0,
+    max_packets_per_post: int | None = None,
     max_response_size: int = 64 * 1024 * 1024,
     max_message_size: int = 16 * 1024 * 1024,
     receive_queue_size: int = 1024,
@@ -532,6 +536,9 @@ async def open_client(
     (beyond them the session closes with "payload too large");
     ``receive_queue_size`` messages are buffered before reading pauses;
     ``send()`` waits once ``send_buffer_size`` bytes are queued.
+    ``max_packets_per_post`` caps the packets per POST for servers that refuse
+    long payloads (python-engineio accepts at most 16); POSTs are always split
+    by bytes so none exceeds the server's maxPayload.
 
     Raises :class:`~trio_engineio.ConnectionRejected` (HTTP status and body),
     :class:`~trio_engineio.HandshakeFailed`, or another
@@ -555,6 +562,7 @@ async def open_client(
                     ssl=ssl,
                     connect_timeout=connect_timeout,
                     upgrade_timeout=upgrade_timeout,
+                    max_packets_per_post=max_packets_per_post,
                     close_timeout=close_timeout,
                     max_response_size=max_response_size,
                     max_message_size=max_message_size,

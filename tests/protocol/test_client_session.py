@@ -172,6 +172,20 @@ def test_h5_post_batches_split_by_bytes_exactly() -> None:
     assert len(session.next_post_batch()) == 10
 
 
+def test_max_packets_per_post() -> None:
+    session = ClientSession(max_packets_per_post=16)
+    session.receive_handshake([open_packet()], transport="polling", now=0.0)
+    for i in range(40):
+        session.send_message(str(i))
+    sizes = []
+    while batch := session.next_post_batch():
+        sizes.append(len(batch))
+        session.post_done()
+    assert sizes == [16, 16, 8]
+    with pytest.raises(ValueError):
+        ClientSession(max_packets_per_post=0)
+
+
 def test_h5_binary_growth_counted() -> None:
     session = opened(maxPayload=100)
     session.send_message(b"x" * 72)  # b + 96 base64 chars = 97 bytes

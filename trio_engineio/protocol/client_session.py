@@ -94,13 +94,19 @@ class ClientSession:
     """State of one Engine.IO session, seen from the client.
 
     ``upgrade_timeout`` (seconds) bounds an upgrade attempt from
-    :meth:`start_upgrade` to :meth:`finish_upgrade`. Create one per
+    :meth:`start_upgrade` to :meth:`finish_upgrade`. ``max_packets_per_post``
+    (default: no limit) also caps the packet count of a POST, for servers
+    that refuse long payloads (python-engineio decodes at most 16 packets
+    per payload). Create one per
     connection attempt, feed it the handshake with :meth:`receive_handshake`,
     then packets with :meth:`receive_packets` / :meth:`receive_payload` /
     :meth:`receive_frame`.
     """
 
-    def __init__(self, *, upgrade_timeout: float = 10.0) -> None:
+    def __init__(self, *, upgrade_timeout: float = 10.0, max_packets_per_post: int | None = None) -> None:
+        if max_packets_per_post is not None and max_packets_per_post < 1:
+            raise ValueError("max_packets_per_post must be at least 1")
+        self.max_packets_per_post = max_packets_per_post
         self.state = ClientState.OPENING
         self.upgrade_state = ClientUpgradeState.NONE
         self.handshake: Handshake | None = None
@@ -292,15 +298,17 @@ class ClientSession:
         A POST may start when the session runs on polling, no POST is in
         flight and polling is not paused for an upgrade. The batch is the
         longest prefix of the queue whose payload (packets plus one separator
-        byte between them) fits in the server's maxPayload. Call
+        byte between them) fits in the server's maxPayload (and holds at most
+        ``max_packets_per_post`` packets). Call
         :meth:`post_done` when the POST is over.
         """
         if not self.may_post():
             return []
         limit = self.max_payload
+        count_limit = self.max_packets_per_post or math.inf
         batch: list[Packet] = []
         total = 0
-        while self._outgoing:
+        while self._outgoing and len(batch) < count_limit:
             packet = self._outgoing[0]
             size = encoded_payload_size(packet) + (1 if batch else 0)
             if batch and total + size > limit:
