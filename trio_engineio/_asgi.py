@@ -175,19 +175,22 @@ class ASGIApp:
 
     # ------------------------------------------------------------ static files
     def _static_target(self, path: str) -> tuple[Path, str | None] | None:
+        exact = self.static_files.get(path)
+        if exact is not None:
+            return _static_entry(exact)
         for prefix, target in self.static_files.items():
-            filename = target if isinstance(target, str) else target.get("filename", "")
-            content_type = None if isinstance(target, str) else target.get("content_type")
-            if prefix.endswith("/") and path.startswith(prefix):
-                root = Path(filename).resolve()
-                candidate = (root / path[len(prefix) :]).resolve()
-                if candidate != root and root not in candidate.parents:
-                    return None
-                if candidate.is_dir():
-                    candidate = candidate / "index.html"
-                return (candidate, content_type)
-            if path == prefix:
-                return (Path(filename), content_type)
+            if not prefix.endswith("/") or not path.startswith(prefix):
+                continue
+            directory, content_type = _static_entry(target)
+            if not directory.is_dir():
+                continue
+            root = directory.resolve()
+            candidate = (root / path[len(prefix) :]).resolve()
+            if candidate != root and root not in candidate.parents:
+                return None
+            if candidate.is_dir():
+                candidate = candidate / "index.html"
+            return (candidate, content_type)
         return None
 
     async def _static(self, scope: MutableMapping[str, Any], send: ASGISend, path: str) -> None:
@@ -203,6 +206,12 @@ class ASGIApp:
         if guessed.startswith("text/") or guessed in ("application/javascript", "application/json"):
             guessed += "; charset=utf-8"
         await send_response(send, 200, body, content_type=guessed.encode())
+
+
+def _static_entry(target: str | Mapping[str, str]) -> tuple[Path, str | None]:
+    if isinstance(target, str):
+        return (Path(target), None)
+    return (Path(target.get("filename", "")), target.get("content_type"))
 
 
 def _app_path(scope: Mapping[str, Any]) -> str:

@@ -1,0 +1,1 @@
+"""A browser chat room on trio_engineio (``python -m examples.chat``)."""

@@ -1,0 +1,41 @@
+"""Start the chat demo on 127.0.0.1 and print the URL to open.
+
+Run it: ``python -m examples.chat [--port 8000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import trio
+
+import trio_engineio
+
+from .server import build_app, client_build
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description="trio_engineio chat demo")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not client_build().exists():
+        sys.exit(f"engine.io-client browser build not found at {client_build()}: run scripts/bootstrap.sh")
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(trio_engineio.serve, build_app(), args.host, args.port)
+            print(f"chat demo running: open {binds[0]}/ in a browser (Ctrl+C to stop)", flush=True)
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

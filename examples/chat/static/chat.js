@@ -1,0 +1,42 @@
+// The chat page: one engine.io-client socket; server events are JSON text.
+(function () {
+  const status = document.getElementById("status");
+  const log = document.getElementById("log");
+  const form = document.getElementById("say");
+  const input = document.getElementById("text");
+  const socket = new eio.Socket(window.location.origin);
+  let name = "";
+
+  function show(text, system) {
+    const item = document.createElement("li");
+    item.textContent = text;
+    if (system) item.className = "system";
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function showStatus() {
+    status.textContent = socket.readyState === "open"
+      ? `connected as ${name || "…"} over ${socket.transport.name}`
+      : socket.readyState;
+    status.dataset.transport = socket.transport ? socket.transport.name : "";
+    status.dataset.state = socket.readyState;
+  }
+
+  socket.on("open", showStatus);
+  socket.on("upgrade", showStatus);
+  socket.on("close", (reason) => { showStatus(); show(`disconnected: ${reason}`, true); });
+  socket.on("message", (data) => {
+    const event = JSON.parse(data);
+    if (event.type === "welcome") { name = event.name; showStatus(); }
+    else if (event.type === "joined") show(`${event.name} joined (${event.members} here)`, true);
+    else if (event.type === "left") show(`${event.name} left (${event.members} here)`, true);
+    else if (event.type === "said") show(`${event.name}: ${event.text}`, false);
+  });
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (input.value.trim() && socket.readyState === "open") socket.send(input.value);
+    input.value = "";
+  });
+})();
