@@ -4,7 +4,7 @@
   const log = document.getElementById("log");
   const form = document.getElementById("say");
   const input = document.getElementById("text");
-  const socket = new eio.Socket(window.location.origin);
+  const socket = eio(window.location.origin);
   let name = "";
 
   function show(text, system) {
