@@ -67,6 +67,15 @@ class Running:
             await self._changed.wait()
         return self.messages
 
+    async def wait_get_pending(self, sid: str) -> None:
+        """Wait until a long-poll GET of ``sid`` is attached to its session.
+
+        The wire offers no way to see that a request has reached the server, so
+        this looks at the session core (``get_pending``) every few milliseconds.
+        """
+        while not self.server.connection(sid)._core.get_pending:
+            await trio.sleep(0.005)
+
     async def shutdown(self) -> None:
         """Fire the shutdown trigger and wait for ``serve()`` to return."""
         self.stop.set()

@@ -8,7 +8,6 @@ where one applies, the id from bad-inputs.md.
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import httpx
@@ -19,11 +18,10 @@ from conftest import StartServer
 from wire import (
     ERROR_MESSAGES,
     OPEN_KEYS,
-    RS,
+    Endpoint,
     b64,
     error_body,
     handshake,
-    join_payload,
     open_ws,
     parse_open,
     poll,
@@ -34,10 +32,9 @@ from wire import (
     unb64,
     ws_closed_code,
     ws_messages,
+    ws_refused,
     ws_rejected,
 )
-
-import trio_engineio
 
 QUICK = 5  # seconds: the fail_after of an ordinary test
 
@@ -45,6 +42,15 @@ QUICK = 5  # seconds: the fail_after of an ordinary test
 def assert_error(response: httpx.Response, code: int, status: int = 400) -> None:
     assert response.status_code == status, (response.status_code, response.text)
     assert error_body(response) == {"code": code, "message": ERROR_MESSAGES[code]}
+
+
+async def assert_closed_for_polling(http: httpx.AsyncClient, endpoint: Endpoint, sid: str) -> None:
+    """The next GET of a session closed by an error: its CLOSE packet, or already unknown (400 code 1)."""
+    response = await http.get(endpoint.polling(sid))
+    if response.status_code == 200:
+        assert response.text == "1"
+    else:
+        assert_error(response, 1)
 
 
 # --------------------------------------------------------------------------- paths (A8)
@@ -291,12 +297,11 @@ async def test_polling_server_sent_binary_travels_as_b_base64(
         endpoint = running.endpoint
         sid, _ = await handshake(http, endpoint)
         await running.server.send(sid, b"\x00\xff\x1e")
-        await running.server.send(sid, "text\x1e?")  # not ours to escape: opaque data
+        await running.server.send(sid, "text")
         await running.server.send(sid, b"\x01")
         response = await http.get(endpoint.polling(sid))
         body = response.text
-        assert body.startswith(b64(b"\x00\xff\x1e") + RS), body
-        assert body.endswith(RS + b64(b"\x01")), body
+        assert split_payload(body) == [b64(b"\x00\xff\x1e"), "4text", b64(b"\x01")]
 
 
 async def test_b9_thousand_messages_in_one_post_arrive_in_order(
@@ -311,3 +316,424 @@ async def test_b9_thousand_messages_in_one_post_arrive_in_order(
         assert (response.status_code, response.text) == (200, "ok")
         assert await poll_messages(http, endpoint, sid, 1000) == sent
         assert [data for _, data in running.messages] == [p[1:] for p in sent]
+
+
+# ------------------------------------------------------------------------- heartbeat
+
+
+async def test_heartbeat_server_pings_every_interval_and_pong_keeps_the_session(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        last = trio.current_time()
+        for _ in range(4):
+            assert await poll(http, endpoint, sid) == ["2"]
+            now = trio.current_time()
+            assert now - last >= 0.25, "PING came before pingInterval"
+            last = now
+            response = await post(http, endpoint, sid, "3")
+            assert (response.status_code, response.text) == (200, "ok")
+        # Four intervals + more than one pingTimeout later the session is still open.
+        assert running.disconnects == []
+        assert running.server.statistics().sessions == 1
+        assert await post(http, endpoint, sid, "4still") is not None
+        assert await poll_messages(http, endpoint, sid, 1) == ["4still"]
+
+
+async def test_d2_no_pong_closes_with_ping_timeout_and_pending_get_gets_close(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.3)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        assert await poll(http, endpoint, sid) == ["2"]
+        # No PONG: the next long-poll is released with CLOSE when pingTimeout expires.
+        assert await poll(http, endpoint, sid) == ["1"]
+        assert await running.wait_disconnect(sid) == "ping timeout"
+        assert_error(await http.get(endpoint.polling(sid)), 1)
+        assert_error(await post(http, endpoint, sid, "3"), 1)
+        assert running.reasons(sid) == ["ping timeout"]
+
+
+async def test_c3_no_poll_at_all_closes_with_ping_timeout(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.3)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        assert await running.wait_disconnect(sid) == "ping timeout"
+        assert_error(await http.get(endpoint.polling(sid)), 1)
+        assert running.server.statistics().sessions == 0
+
+
+async def test_d2_websocket_no_pong_closes_with_ping_timeout(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.3)
+        async with open_ws(running.endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            _, frames = await ws_closed_code(ws)
+        assert frames[0] == "2"
+        assert "3" not in frames
+        assert await running.wait_disconnect(sid) == "ping timeout"
+
+
+# --------------------------------------------------------------------- session rules
+
+
+async def test_c1_duplicate_get_second_is_400_first_gets_close(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        first: list[httpx.Response] = []
+        async with trio.open_nursery() as nursery:
+
+            async def first_get() -> None:
+                first.append(await http.get(endpoint.polling(sid)))
+
+            nursery.start_soon(first_get)
+            await running.wait_get_pending(sid)
+            second = await http.get(endpoint.polling(sid))
+        assert second.status_code == 400, second.text
+        assert (first[0].status_code, first[0].text) == (200, "1")
+        assert await running.wait_disconnect(sid) == "transport error"
+        assert_error(await http.get(endpoint.polling(sid)), 1)
+
+
+async def test_b5_invalid_packet_post_is_400_and_closes_with_parse_error(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        pending: list[list[str]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def pending_get() -> None:
+                pending.append(await poll(http, endpoint, sid))
+
+            nursery.start_soon(pending_get)
+            await running.wait_get_pending(sid)
+            response = await post(http, endpoint, sid, "abc")
+            assert response.status_code == 400, response.text
+        assert pending == [["1"]]
+        assert await running.wait_disconnect(sid) == "parse error"
+        assert_error(await post(http, endpoint, sid, "4late"), 1)
+        assert running.messages == []
+
+
+async def test_b5_nothing_after_an_invalid_packet_is_delivered(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await post(http, endpoint, sid, "4a", "abc", "4b")
+        assert response.status_code == 400, response.text
+        await assert_closed_for_polling(http, endpoint, sid)
+        assert await running.wait_disconnect(sid) == "parse error"
+        assert "b" not in [data for _, data in running.messages]
+
+
+async def test_b7_client_close_releases_pending_get_with_noop(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        pending: list[list[str]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def pending_get() -> None:
+                pending.append(await poll(http, endpoint, sid))
+
+            nursery.start_soon(pending_get)
+            await running.wait_get_pending(sid)
+            response = await post(http, endpoint, sid, "1")
+            assert (response.status_code, response.text) == (200, "ok")
+            with trio.fail_after(0.5):  # "at once", not at the next heartbeat
+                while not pending:
+                    await trio.sleep(0.01)
+        assert pending == [["6"]]
+        assert await running.wait_disconnect(sid) == "client disconnect"
+        assert_error(await http.get(endpoint.polling(sid)), 1)
+        assert running.reasons(sid) == ["client disconnect"]
+
+
+async def test_b7_close_mid_payload_delivers_what_came_before_only(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(echo=False)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await post(http, endpoint, sid, "4a", "1", "4b")
+        assert (response.status_code, response.text) == (200, "ok")
+        assert await running.wait_disconnect(sid) == "client disconnect"
+        assert [data for _, data in running.messages] == ["a"]
+
+
+# --------------------------------------------------------------------------- upgrade
+
+
+async def probe(ws: trio_websocket.WebSocketConnection) -> None:
+    await ws.send_message("2probe")
+    assert await ws.get_message() == "3probe"
+
+
+async def test_upgrade_probe_releases_pending_get_with_noop_then_messages_flow_over_websocket(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        pending: list[list[str]] = []
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            async with trio.open_nursery() as nursery:
+
+                async def pending_get() -> None:
+                    pending.append(await poll(http, endpoint, sid))
+
+                nursery.start_soon(pending_get)
+                await running.wait_get_pending(sid)
+                await probe(ws)
+            assert pending == [["6"]]
+            await ws.send_message("5")
+            await ws.send_message("4hello")
+            assert await ws_messages(ws, 1) == ["4hello"]
+            await ws.send_message(b"\x00\x01")
+            assert await ws_messages(ws, 1) == [b"\x00\x01"]
+            await running.server.send(sid, "from server")
+            assert await ws_messages(ws, 1) == ["4from server"]
+            assert running.server.transport(sid) == "websocket"
+            await ws.send_message("1")
+            await ws_closed_code(ws)
+        assert await running.wait_disconnect(sid) == "client disconnect"
+
+
+async def test_upgrade_messages_before_and_during_upgrade_arrive_once_in_order(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        send = running.server.send
+        sid, _ = await handshake(http, endpoint)
+        received: list[str | bytes] = []
+        for i in range(3):
+            await send(sid, f"m{i}")
+        received += await poll_messages(http, endpoint, sid, 3)
+        await post(http, endpoint, sid, "4c0")  # echoed: "4c0" is the 4th message
+        received += await poll_messages(http, endpoint, sid, 1)
+        last_get: list[list[str]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def get_into(target: list[list[str]]) -> None:
+                target.append(await poll(http, endpoint, sid))
+
+            nursery.start_soon(get_into, last_get)
+            await running.wait_get_pending(sid)
+            await send(sid, "m3")  # answers the pending GET
+        assert last_get == [["4m3"]]
+        received += last_get[0]
+        await send(sid, "m4")  # queued: no GET pending
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await send(sid, "m5")  # during the upgrade: polling is paused
+            assert await poll(http, endpoint, sid) == ["6"]
+            await ws.send_message("5")
+            await send(sid, "m6")
+            await ws.send_message("4c1")
+            received += await ws_messages(ws, 4)
+        assert received == ["4m0", "4m1", "4m2", "4c0", "4m3", "4m4", "4m5", "4m6", "4c1"]
+        assert [data for _, data in running.messages] == ["c0", "c1"]
+
+
+async def test_e5_after_upgrade_polling_is_400_and_second_websocket_is_refused(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await ws.send_message("5")
+            with trio.fail_after(1):
+                while running.server.transport(sid) != "websocket":
+                    await trio.sleep(0.01)
+            response = await http.get(endpoint.polling(sid))
+            assert response.status_code == 400, response.text
+            response = await post(http, endpoint, sid, "4via polling")
+            assert response.status_code == 400, response.text
+            assert await ws_refused(endpoint.websocket(sid)) in ("rejected 400", "closed")
+            # The session is untouched: the first websocket still works.
+            await ws.send_message("4still here")
+            assert await ws_messages(ws, 1) == ["4still here"]
+        assert "via polling" not in [data for _, data in running.messages]
+
+
+async def test_e3_upgrade_without_probe_is_abandoned_and_polling_keeps_working(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(upgrade_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await running.server.send(sid, "q1")
+            start = trio.current_time()
+            _, frames = await ws_closed_code(ws)  # the server gives up on the silent socket
+            assert trio.current_time() - start < 3
+            assert frames == []
+        assert await poll_messages(http, endpoint, sid, 1) == ["4q1"]
+        await post(http, endpoint, sid, "4after")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4after"]
+        assert running.server.transport(sid) == "polling"
+        assert running.server.statistics().upgrades_in_progress == 0
+        assert running.disconnects == []
+
+
+async def test_e3_upgrade_probe_without_upgrade_packet_is_abandoned_queue_goes_to_polling(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(upgrade_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await running.server.send(sid, "q1")
+            await running.server.send(sid, "q2")
+            _, frames = await ws_closed_code(ws)
+            assert frames == []
+        assert await poll_messages(http, endpoint, sid, 2) == ["4q1", "4q2"]
+        await post(http, endpoint, sid, "4after")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4after"]
+        assert running.server.transport(sid) == "polling"
+        assert running.disconnects == []
+
+
+async def test_e3_socket_closed_mid_upgrade_polling_keeps_working(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(upgrade_timeout=5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await running.server.send(sid, "q1")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4q1"]
+        assert running.server.transport(sid) == "polling"
+        assert running.disconnects == []
+
+
+# ------------------------------------------------------------------- oversized input
+
+
+async def test_b1_oversized_post_is_413_at_once_without_reading_the_body(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(max_http_buffer_size=1000)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        head = (
+            f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{running.port}\r\n"
+            "Content-Type: text/plain;charset=UTF-8\r\n"
+            "Content-Length: 100000000\r\n\r\n"
+        ).encode()
+        with trio.fail_after(2):
+            answer, stream = await raw_http(running.host, running.port, head, b"4" + b"x" * 500)
+        async with stream:
+            assert answer.startswith(b"HTTP/1.1 413"), answer
+        await assert_closed_for_polling(http, endpoint, sid)
+        reason = await running.wait_disconnect(sid)
+        assert reason in ("transport error", "payload too large"), reason
+        assert running.messages == []
+
+
+async def test_b2_oversized_chunked_post_is_413_once_over_the_limit(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(max_http_buffer_size=1000)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        head = (
+            f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{running.port}\r\n"
+            "Content-Type: text/plain;charset=UTF-8\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        chunk = b"4" + b"x" * 1499
+        with trio.fail_after(2):
+            answer, stream = await raw_http(
+                running.host, running.port, head, b"%x\r\n%s\r\n" % (len(chunk), chunk)
+            )
+        async with stream:
+            assert answer.startswith(b"HTTP/1.1 413"), answer
+        reason = await running.wait_disconnect(sid)
+        assert reason in ("transport error", "payload too large"), reason
+
+
+async def test_e2_oversized_websocket_frame_closes_1009(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(max_http_buffer_size=1000)
+        async with open_ws(running.endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            await ws.send_message("4" + "x" * 1500)
+            code, _ = await ws_closed_code(ws)
+        assert code == 1009
+        assert running.messages == []
+        reason = await running.wait_disconnect(sid)
+        assert reason in ("transport error", "payload too large"), reason
+
+
+# ---------------------------------------------------------------- websocket-only
+
+
+async def test_websocket_only_session_messages_ping_pong_and_client_close(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.5)
+        async with open_ws(running.endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            await ws.send_message("4hello")
+            assert await ws.get_message() == "4hello"
+            await ws.send_message(b"\x00\x01\x1e")
+            assert await ws.get_message() == b"\x00\x01\x1e"
+            for _ in range(3):  # three heartbeats answered: more than pingInterval + pingTimeout
+                assert await ws.get_message() == "2"
+                await ws.send_message("3")
+            assert running.disconnects == []
+            await ws.send_message("4bye")
+            assert await ws.get_message() == "4bye"
+            await ws.send_message("1")
+            _, frames = await ws_closed_code(ws)
+            assert all(frame == "2" for frame in frames), frames
+        assert await running.wait_disconnect(sid) == "client disconnect"
+        assert [data for _, data in running.messages] == ["hello", b"\x00\x01\x1e", "bye"]
+
+
+async def test_e1_invalid_websocket_frame_closes_with_parse_error(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        async with open_ws(running.endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            await ws.send_message("abc")
+            await ws_closed_code(ws)
+        assert await running.wait_disconnect(sid) == "parse error"
+        assert running.reasons(sid) == ["parse error"]

@@ -207,3 +207,22 @@ async def raw_http(
             break
         received += chunk
     return received, stream
+
+
+async def ws_refused(url: str, **kwargs: Any) -> str:
+    """Try to use a websocket the server must not let through; say how it was refused.
+
+    ``"rejected <status>"`` when the handshake was refused, ``"closed"`` when it was
+    accepted but closed without answering ``2probe``. Anything else fails.
+    """
+    try:
+        async with open_ws(url, **kwargs) as ws:
+            try:
+                await ws.send_message("2probe")
+            except trio_websocket.ConnectionClosed:
+                return "closed"
+            _, frames = await ws_closed_code(ws)
+    except trio_websocket.ConnectionRejected as rejected:
+        return f"rejected {rejected.status_code}"
+    assert "3probe" not in frames, frames
+    return "closed"
