@@ -143,9 +143,14 @@ def decode_payload(body: bytes | str) -> list[Packet]:
     for index, part in enumerate(text.split(RECORD_SEPARATOR)):
         if part[:1] == "b":
             try:
-                append(Packet(PacketType.MESSAGE, b64decode(part[1:], validate=True)))
+                data = b64decode(part[1:], validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ParseError(f"packet {index}: invalid base64 in binary packet") from exc
+            # validate=True still lets excess padding ("0000=") and non-zero pad bits ("QR==")
+            # through; strict means canonical, which is what every real client sends.
+            if b64encode(data).decode("ascii") != part[1:]:
+                raise ParseError(f"packet {index}: non-canonical base64 in binary packet")
+            append(Packet(PacketType.MESSAGE, data))
         else:
             try:
                 append(_decode_text_packet(part))
