@@ -8,6 +8,7 @@ where one applies, the id from bad-inputs.md.
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import httpx
@@ -35,6 +36,8 @@ from wire import (
     ws_refused,
     ws_rejected,
 )
+
+import trio_engineio
 
 QUICK = 5  # seconds: the fail_after of an ordinary test
 
@@ -737,3 +740,364 @@ async def test_e1_invalid_websocket_frame_closes_with_parse_error(start_server: 
             await ws_closed_code(ws)
         assert await running.wait_disconnect(sid) == "parse error"
         assert running.reasons(sid) == ["parse error"]
+
+
+# ------------------------------------------------------------------- transports
+
+
+async def test_transports_polling_only_refuses_websocket(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(transports=["polling"])
+        endpoint = running.endpoint
+        rejected = await ws_rejected(endpoint.websocket())
+        assert rejected.status_code == 400
+        assert json.loads(rejected.body) == {"code": 0, "message": ERROR_MESSAGES[0]}
+        sid, info = await handshake(http, endpoint)
+        assert info["upgrades"] == []
+        assert await ws_refused(endpoint.websocket(sid)) in ("rejected 400", "closed")
+        await post(http, endpoint, sid, "4still polling")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4still polling"]
+        assert running.server.statistics().sessions == 1
+
+
+async def test_transports_websocket_only_refuses_polling_handshake(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(transports=["websocket"])
+        endpoint = running.endpoint
+        assert_error(await http.get(endpoint.polling()), 0)
+        assert running.server.statistics().sessions == 0
+        async with open_ws(endpoint.websocket()) as ws:
+            assert parse_open(await ws.get_message())["upgrades"] == []
+
+
+async def test_e6_allow_upgrades_false_offers_no_upgrade_and_refuses_one(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(allow_upgrades=False)
+        endpoint = running.endpoint
+        sid, info = await handshake(http, endpoint)
+        assert info["upgrades"] == []
+        assert await ws_refused(endpoint.websocket(sid)) in ("rejected 400", "closed")
+        assert running.server.transport(sid) == "polling"
+        await post(http, endpoint, sid, "4still polling")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4still polling"]
+        assert running.disconnects == []
+
+
+# ---------------------------------------------------------- server-side disconnect
+
+
+async def test_server_disconnect_websocket_client_gets_close_then_socket_closes(
+    start_server: StartServer,
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        async with open_ws(running.endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            await running.server.send(sid, "last words")
+            await running.server.disconnect(sid)
+            _, frames = await ws_closed_code(ws)
+        assert frames == ["4last words", "1"]
+        assert await running.wait_disconnect(sid) == "server disconnect"
+        assert running.reasons(sid) == ["server disconnect"]
+
+
+async def test_g2_server_disconnect_polling_pending_get_gets_close(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        pending: list[list[str]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def pending_get() -> None:
+                pending.append(await poll(http, endpoint, sid))
+
+            nursery.start_soon(pending_get)
+            await running.wait_get_pending(sid)
+            with trio.fail_after(0.5):
+                await running.server.disconnect(sid)
+        assert pending == [["1"]]
+        assert await running.wait_disconnect(sid) == "server disconnect"
+        assert_error(await http.get(endpoint.polling(sid)), 1)
+        assert running.reasons(sid) == ["server disconnect"]
+
+
+async def test_server_disconnect_idle_polling_client_gets_queue_then_close(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        await running.server.send(sid, "bye")
+        await running.server.disconnect(sid)
+        assert await poll(http, endpoint, sid) == ["4bye", "1"]
+        assert await running.wait_disconnect(sid) == "server disconnect"
+
+
+# ----------------------------------------------------------------- graceful shutdown
+
+
+async def test_g3_graceful_shutdown_closes_websocket_and_polling_sessions(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        polling_sid, _ = await handshake(http, endpoint)
+        pending: list[httpx.Response] = []
+        async with open_ws(endpoint.websocket()) as ws:
+            ws_sid = parse_open(await ws.get_message())["sid"]
+            async with trio.open_nursery() as nursery:
+
+                async def pending_get() -> None:
+                    pending.append(await http.get(endpoint.polling(polling_sid)))
+
+                nursery.start_soon(pending_get)
+                await running.wait_get_pending(polling_sid)
+                start = trio.current_time()
+                running.stop.set()
+                code, frames = await ws_closed_code(ws)
+        assert frames == ["1"]
+        assert code in (1000, 1001), code
+        assert [(r.status_code, r.text) for r in pending] == [(200, "1")]
+        with trio.fail_after(3):
+            await running.stopped.wait()
+        assert trio.current_time() - start < 2.5
+        assert running.reasons(ws_sid) == ["server shutdown"]
+        assert running.reasons(polling_sid) == ["server shutdown"]
+        assert len(running.disconnects) == 2
+        assert running.server.statistics().sessions == 0
+
+
+# -------------------------------------------------------------- connect handler (A9)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [(False, "Unauthorized"), (trio_engineio.ConnectionRefusedError("nope"), "nope")],
+    ids=["returns-false", "raises-refused"],
+)
+async def test_a9_connect_handler_refusal_is_401_json_polling(
+    start_server: StartServer, http: httpx.AsyncClient, verdict: object, message: str
+) -> None:
+    def on_connect(sid: str, environ: object) -> object:
+        if isinstance(verdict, BaseException):
+            raise verdict
+        return verdict
+
+    with trio.fail_after(QUICK):
+        running = await start_server(on_connect=on_connect)
+        response = await http.get(running.endpoint.polling())
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        assert json.loads(response.content) == {"message": message}
+        assert len(running.connects) == 1
+        stats = running.server.statistics()
+        assert (stats.sessions, stats.running_sessions) == (0, 0)
+        assert_error(await http.get(running.endpoint.polling(running.connects[0])), 1)
+        assert running.disconnects == []
+
+
+@pytest.mark.parametrize(
+    ("verdict", "message"),
+    [(False, "Unauthorized"), (trio_engineio.ConnectionRefusedError("nope"), "nope")],
+    ids=["returns-false", "raises-refused"],
+)
+async def test_a9_connect_handler_refusal_is_401_json_websocket(
+    start_server: StartServer, verdict: object, message: str
+) -> None:
+    def on_connect(sid: str, environ: object) -> object:
+        if isinstance(verdict, BaseException):
+            raise verdict
+        return verdict
+
+    with trio.fail_after(QUICK):
+        running = await start_server(on_connect=on_connect)
+        rejected = await ws_rejected(running.endpoint.websocket())
+        assert rejected.status_code == 401
+        assert json.loads(rejected.body) == {"message": message}
+        stats = running.server.statistics()
+        assert (stats.sessions, stats.running_sessions) == (0, 0)
+        assert running.disconnects == []
+
+
+# --------------------------------------------------------------------- CORS (F1, F5)
+
+
+async def test_f1_default_same_origin_refuses_cross_site_origin_on_polling(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        for origin in ("http://evil.example", "null", f"http://localhost:{running.port}"):
+            response = await http.get(endpoint.polling(), headers={"Origin": origin})
+            assert response.status_code == 403, (origin, response.text)
+            body = error_body(response)
+            assert body["code"] == 4
+            assert isinstance(body["message"], str)
+            assert "access-control-allow-origin" not in response.headers
+        assert running.connects == []
+        same = f"http://127.0.0.1:{running.port}"
+        response = await http.get(endpoint.polling(), headers={"Origin": same})
+        assert response.status_code == 200
+        sid = parse_open(response.text)["sid"]
+        # A cross-site request on an existing session is refused too.
+        response = await http.post(
+            endpoint.polling(sid), content=b"4x", headers={"Origin": "http://evil.example"}
+        )
+        assert response.status_code == 403
+        assert running.messages == []
+
+
+async def test_f1_default_same_origin_refuses_cross_site_origin_on_websocket(
+    start_server: StartServer,
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        rejected = await ws_rejected(endpoint.websocket(), extra_headers=[("Origin", "http://evil.example")])
+        assert rejected.status_code == 403
+        assert json.loads(rejected.body)["code"] == 4
+        assert running.connects == []
+        same = f"http://127.0.0.1:{running.port}"
+        async with open_ws(endpoint.websocket(), extra_headers=[("Origin", same)]) as ws:
+            assert parse_open(await ws.get_message())["upgrades"] == []
+
+
+async def test_cors_allowed_origins_star_reflects_the_origin(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(cors_allowed_origins="*")
+        endpoint = running.endpoint
+        origin = "http://anywhere.example"
+        response = await http.get(endpoint.polling(), headers={"Origin": origin})
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == origin
+        assert response.headers["access-control-allow-credentials"] == "true"
+        sid = parse_open(response.text)["sid"]
+        response = await http.post(endpoint.polling(sid), content=b"4x", headers={"Origin": origin})
+        assert (response.status_code, response.text) == (200, "ok")
+        assert response.headers["access-control-allow-origin"] == origin
+        async with open_ws(endpoint.websocket(), extra_headers=[("Origin", origin)]) as ws:
+            assert parse_open(await ws.get_message())["upgrades"] == []
+
+
+async def test_cors_allowed_origins_list_reflects_listed_and_refuses_others(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(cors_allowed_origins=["http://a.example", "https://b.example"])
+        endpoint = running.endpoint
+        for origin in ("http://a.example", "https://b.example"):
+            response = await http.get(endpoint.polling(), headers={"Origin": origin})
+            assert response.status_code == 200
+            assert response.headers["access-control-allow-origin"] == origin
+        response = await http.get(endpoint.polling(), headers={"Origin": "http://c.example"})
+        assert response.status_code == 403
+        assert error_body(response)["code"] == 4
+        assert "access-control-allow-origin" not in response.headers
+        rejected = await ws_rejected(endpoint.websocket(), extra_headers=[("Origin", "http://c.example")])
+        assert rejected.status_code == 403
+
+
+async def test_f5_options_preflight(start_server: StartServer, http: httpx.AsyncClient) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(cors_allowed_origins=["http://a.example"])
+        endpoint = running.endpoint
+        request_headers = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        }
+        response = await http.options(
+            endpoint.polling(), headers={"Origin": "http://a.example", **request_headers}
+        )
+        assert response.status_code in (200, 204), response.text
+        assert response.headers["access-control-allow-origin"] == "http://a.example"
+        methods = {m.strip().upper() for m in response.headers["access-control-allow-methods"].split(",")}
+        assert {"GET", "POST"} <= methods
+        assert "content-type" in response.headers["access-control-allow-headers"].lower()
+        assert running.connects == []
+        # Refused origin: no Access-Control-Allow-Origin at all.
+        response = await http.options(
+            endpoint.polling(), headers={"Origin": "http://c.example", **request_headers}
+        )
+        assert "access-control-allow-origin" not in response.headers
+        assert response.status_code >= 400
+
+
+# ----------------------------------------------------------------- compression (C4)
+
+
+async def get_raw(http: httpx.AsyncClient, url: str, accept_encoding: str) -> tuple[httpx.Response, bytes]:
+    """GET without httpx decoding the body: the response and its raw bytes."""
+    async with http.stream("GET", url, headers={"Accept-Encoding": accept_encoding}) as response:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    return response, raw
+
+
+async def test_c4_http_compression_gzip_for_large_payload(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        await running.server.send(sid, "x" * 5000)
+        response, raw = await get_raw(http, endpoint.polling(sid), "gzip")
+        assert response.status_code == 200
+        assert response.headers.get("content-encoding") == "gzip"
+        assert gzip.decompress(raw) == b"4" + b"x" * 5000
+        assert len(raw) < 1000
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip;q=0", "identity", "br", "gzip;q=0, deflate;q=0, *;q=1"])
+async def test_c4_http_compression_never_an_encoding_the_client_refused(
+    start_server: StartServer, http: httpx.AsyncClient, accept_encoding: str
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        await running.server.send(sid, "x" * 5000)
+        response, raw = await get_raw(http, endpoint.polling(sid), accept_encoding)
+        assert response.status_code == 200
+        assert response.headers.get("content-encoding", "identity") in ("identity", "br")
+        assert response.headers.get("content-encoding") != "gzip"
+        if "content-encoding" not in response.headers:
+            assert raw == b"4" + b"x" * 5000
+
+
+# ------------------------------------------------------------------------ cookie (F6)
+
+
+async def test_f6_cookie_io_is_set_on_the_handshake(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(cookie="io")
+        response = await http.get(running.endpoint.polling())
+        assert response.status_code == 200
+        sid = parse_open(response.text)["sid"]
+        assert response.headers.get_list("set-cookie") == [f"io={sid}; Path=/; HttpOnly; SameSite=Lax"]
+        # Only the handshake sets it.
+        await running.server.send(sid, "x")
+        response = await http.get(running.endpoint.polling(sid))
+        assert "set-cookie" not in response.headers
+
+
+async def test_f6_no_cookie_by_default(start_server: StartServer, http: httpx.AsyncClient) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(running.endpoint.polling())
+        assert "set-cookie" not in response.headers
