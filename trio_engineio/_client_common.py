@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl as _ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -11,7 +12,17 @@ import trio
 
 from .protocol.reasons import CloseInfo, CloseReason
 
-__all__ = ["EngineURL", "Notifier", "SSLOption", "TransportFailed", "websocket_ssl_context"]
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "EngineURL",
+    "Notifier",
+    "SSLOption",
+    "TransportFailed",
+    "single_exception",
+    "websocket_ssl_context",
+]
 
 #: What ``open_client(ssl=...)`` accepts: ``None``/``True`` verify with the system CAs,
 #: an :class:`ssl.SSLContext` is used as is, ``False`` turns verification off (explicitly).
@@ -125,3 +136,13 @@ class Notifier:
         while not predicate():
             await self._event.wait()
         await trio.lowlevel.checkpoint()
+
+
+def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside (possibly nested) single-member groups, else ``None``."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc

@@ -32,7 +32,14 @@ from typing import Any
 import httpx
 import trio
 
-from ._client_common import EngineURL, Notifier, SSLOption, TransportFailed, websocket_ssl_context
+from ._client_common import (
+    EngineURL,
+    Notifier,
+    SSLOption,
+    TransportFailed,
+    single_exception,
+    websocket_ssl_context,
+)
 from ._client_polling import PollingTransport
 from ._client_websocket import WebSocketTransport
 from ._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
@@ -577,7 +584,7 @@ async def open_client(
         except BaseExceptionGroup as group:
             # The pumps never raise (errors become close reasons), so a group holds
             # the one exception of the block or of the handshake: re-raise it as is.
-            single = _single_exception(group)
+            single = single_exception(group)
             if single is None:
                 raise
             raise single from None
@@ -585,15 +592,6 @@ async def open_client(
         if owns_http:
             with trio.CancelScope(shield=True, deadline=trio.current_time() + close_timeout):
                 await http_client.aclose()
-
-
-def _single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _check_transports(transports: Sequence[str] | None) -> tuple[str, ...]:

@@ -1,0 +1,60 @@
+"""The client against the JavaScript ``engine.io`` server (tests/js/echo_server.js)."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from client_helpers import PeerFactory, echo_exchange, make_messages, open_client, open_socket_count
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.mark.parametrize(
+    ("transports", "expected"),
+    [(["polling"], "polling"), (["websocket"], "websocket"), (None, "websocket")],
+    ids=["polling", "websocket", "default-upgrade"],
+)
+async def test_echo_1000_texts_200_binaries(
+    js_server: PeerFactory, transports: list[str] | None, expected: str
+) -> None:
+    messages = make_messages(seed=len(expected))
+    async with js_server() as url:
+        sockets_before = open_socket_count()
+        with trio.fail_after(60):
+            async with open_client(url, transports=transports) as conn:
+                assert conn.sid
+                assert conn.handshake is not None
+                await echo_exchange(conn, messages)
+                assert conn.transport == expected
+                if transports is None:
+                    assert conn.statistics()["upgrade_state"] == "done"
+            assert conn.closed
+            assert conn.close_reason == "client disconnect"
+        assert open_socket_count() == sockets_before
+
+
+async def test_upgrade_keeps_order_of_messages_sent_during_it(js_server: PeerFactory) -> None:
+    """Messages queued while the upgrade runs arrive once each, in order."""
+    async with js_server() as url:
+        with trio.fail_after(30):
+            async with open_client(url) as conn:
+                assert conn.transport == "polling"
+                messages: list[str | bytes] = [f"m{i}" for i in range(300)]
+                await echo_exchange(conn, messages)
+                await echo_exchange(conn, [b"after"])
+                assert conn.transport == "websocket"
+
+
+async def test_server_maxpayload_is_respected(js_server: PeerFactory) -> None:
+    """A small maxPayload: every POST is split by bytes, and the server accepts them all."""
+    async with js_server("--max-payload", "2000", "--transports", "polling") as url:
+        with trio.fail_after(30):
+            async with open_client(url, transports=["polling"]) as conn:
+                assert conn.handshake is not None
+                assert conn.handshake.max_payload == 2000
+                messages: list[str | bytes] = [f"{i:05d}" * 20 for i in range(200)]
+                messages += [bytes([i]) * 1400 for i in range(20)]  # 1 + 1868 bytes as base64
+                await echo_exchange(conn, messages)
+                with pytest.raises(ValueError, match="maxPayload"):
+                    await conn.send(b"x" * 1500)  # 2001 bytes in a payload: can never be sent
+            assert conn.close_reason == "client disconnect"
