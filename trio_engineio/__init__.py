@@ -16,8 +16,8 @@ from ._exceptions import (
     HandshakeFailed,
 )
 from ._serve import serve
-from ._server import ConnectionRefusedError, Server, ServerStatistics
-from ._session import Connection
+from ._server import ConnectionRefusedError, DisconnectReason, Server, ServerStatistics
+from ._session import Connection, SessionStatistics
 from ._version import __version__
 from .protocol.reasons import CloseInfo, CloseReason
 
@@ -29,11 +29,13 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionRefusedError",
     "ConnectionRejected",
+    "DisconnectReason",
     "EngineIOConnectionError",
     "EngineIOError",
     "HandshakeFailed",
     "Server",
     "ServerStatistics",
+    "SessionStatistics",
     "__version__",
     "serve",
 ]

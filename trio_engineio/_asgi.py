@@ -133,6 +133,13 @@ class ASGIApp:
                     ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
                 )
             query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
+            hooks = server.hooks
+            if query.sid is None:
+                if not is_websocket and scope["method"] != "GET":
+                    raise RequestRejected(ErrorCode.BAD_HANDSHAKE_METHOD, f"handshake by {scope['method']}")
+                await hooks.check_allow_request(scope)
+            if hooks.headers is not None or (query.sid is None and hooks.initial_headers is not None):
+                extra = [*extra, *await hooks.response_headers(scope, initial=query.sid is None)]
             if is_websocket:
                 if query.transport != "websocket":
                     raise RequestRejected(ErrorCode.BAD_REQUEST, "websocket request on a polling URL")

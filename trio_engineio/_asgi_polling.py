@@ -57,7 +57,7 @@ class PollingHandler:
         server = self.server
         if scope["method"] != "GET":
             raise RequestRejected(ErrorCode.BAD_HANDSHAKE_METHOD, f"handshake by {scope['method']}")
-        conn = server._create_session(transport="polling", scope=scope, environ=build_environ(scope))
+        conn = await server._create_session(transport="polling", scope=scope, environ=build_environ(scope))
         refusal = await server._open_session(conn)
         if refusal is not None:
             await _send_unauthorized(server, send, refusal, extra_headers)
@@ -96,6 +96,7 @@ class PollingHandler:
             core.end_get()
         conn._notify()
         await self._send_payload(scope, send, encode_payload(packets), extra_headers)
+        await conn._after_flush(packets)
 
     # --------------------------------------------------------------------- POST
     async def post(
@@ -141,6 +142,9 @@ class PollingHandler:
             except ParseError as exc:
                 conn.close(CloseReason.PARSE_ERROR, str(exc))
                 raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
+            if conn._wants("packet_received"):
+                for packet in packets:
+                    await conn._emit("packet_received", packet)
             events = core.receive_packets(packets, trio.current_time())
             await conn._receive_packets_and_deliver(events)
         finally:

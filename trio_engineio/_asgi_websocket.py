@@ -125,7 +125,9 @@ class WebSocketHandler:
         server = self.server
         socket = _Socket(receive, send, server._options.max_http_buffer_size)
         if query.sid is None:
-            conn = server._create_session(transport="websocket", scope=scope, environ=build_environ(scope))
+            conn = await server._create_session(
+                transport="websocket", scope=scope, environ=build_environ(scope)
+            )
             refusal = await server._open_session(conn)
             if refusal is not None:
                 body = server._options.json.dumps({"message": refusal}).encode("utf-8")
@@ -187,9 +189,11 @@ class WebSocketHandler:
                     if isinstance(event, ProbeAnswered):
                         await socket.send_packet(event.reply)
                         conn._notify()
+                        await conn._emit("upgrading", "websocket")
                     elif isinstance(event, UpgradeCompleted):
                         conn._notify()
                         self.server.logger.info("session %s upgraded to websocket", conn.sid)
+                        await conn._emit("upgrade", "websocket")
                         return True
                     elif isinstance(event, UpgradeAborted):
                         outcome = event.description
@@ -252,6 +256,8 @@ class WebSocketHandler:
                 socket.close_code = CLOSE_PROTOCOL_ERROR
                 conn.close(CloseReason.PARSE_ERROR, str(exc))
                 return
+            if conn._wants("packet_received"):
+                await conn._emit("packet_received", packet)
             event = core.receive_packet(packet, trio.current_time())
             if event is not None:
                 await conn._receive_packets_and_deliver([event])
@@ -269,6 +275,7 @@ class WebSocketHandler:
                     if closing and packet.type is PacketType.NOOP:
                         continue
                     await socket.send_packet(packet)
+                await conn._after_flush(packets)
                 if closing:
                     core.mark_final_packets_sent()
                     return

@@ -16,17 +16,21 @@ from typing import Any, TypeVar
 import trio
 
 from ._exceptions import ConnectionClosed
+from ._hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from ._options import JSONModule, OriginPolicy, ServerOptions
 from ._session import Connection
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
-__all__ = ["ConnectionRefusedError", "Server", "ServerStatistics"]
+__all__ = ["ConnectionRefusedError", "DisconnectReason", "Server", "ServerStatistics"]
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 ConnectionHandler = Callable[[Connection], Awaitable[None]]
 
+#: Events of the python-engineio style API.
 _EVENTS = frozenset({"connect", "message", "disconnect"})
+#: Lifecycle events (Node engine.io's, with Python names); handlers get ``(sid, *args)``.
+LIFECYCLE_EVENTS = frozenset({"upgrading", "upgrade", "packet_received", "packet_sent", "flush", "drain"})
 default_logger = logging.getLogger("trio_engineio.server")
 
 
@@ -43,6 +47,26 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         if not self.args:
             return "Unauthorized"
         return self.args[0] if len(self.args) == 1 else list(self.args)
+
+
+class DisconnectReason(str):
+    """The ``reason`` a ``disconnect`` handler receives.
+
+    It compares equal to the plain reason string (``"transport error"``), as in
+    python-engineio, and carries the detail in :attr:`description`
+    (``"payload too large"``) and the :class:`CloseReason` in :attr:`reason`.
+    """
+
+    description: str
+    reason: CloseReason
+
+    @classmethod
+    def from_info(cls, info: CloseInfo) -> DisconnectReason:
+        """Build one from a session's :class:`CloseInfo`."""
+        value = cls(info.reason.value)
+        value.description = info.description
+        value.reason = info.reason
+        return value
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,11 @@ class Server:
         connect_timeout: float = 10,
         shutdown_timeout: float = 5,
         trust_forwarded_headers: bool = False,
+        allow_request: AllowRequestHook | None = None,
+        allow_request_timeout: float = 5,
+        initial_headers: HeadersHook | None = None,
+        headers: HeadersHook | None = None,
+        generate_id: GenerateIdHook | None = None,
     ) -> None:
         self._options = ServerOptions.build(
             ping_interval=ping_interval,
@@ -145,6 +174,15 @@ class Server:
                 if not self.logger.handlers:
                     self.logger.addHandler(logging.StreamHandler())
         self._handler = handler
+        self.hooks = ServerHooks(
+            logger=self.logger,
+            allow_request=allow_request,
+            allow_request_timeout=float(allow_request_timeout),
+            initial_headers=initial_headers,
+            headers=headers,
+            generate_id=generate_id,
+        )
+        self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._sessions: dict[str, Connection] = {}
         self._running: set[Connection] = set()
@@ -190,14 +228,26 @@ class Server:
 
         Events: ``connect`` ``(sid, environ)`` (return ``False`` or raise
         :class:`ConnectionRefusedError` to refuse with 401), ``message``
-        ``(sid, data)``, ``disconnect`` ``(sid, reason)``. Handlers may be
-        plain functions or coroutine functions.
+        ``(sid, data)``, ``disconnect`` ``(sid, reason)`` (``reason`` is a
+        :class:`DisconnectReason`: a ``str`` with a ``.description``).
+
+        Lifecycle events, called in the transport's task in the order they
+        happen (keep them short): ``upgrading`` / ``upgrade`` ``(sid,
+        transport)``, ``packet_received`` / ``packet_sent`` ``(sid, packet)``
+        (only computed when a handler is registered), ``flush`` ``(sid,
+        packets)`` after a batch was handed to the transport, ``drain``
+        ``(sid)`` when the outgoing buffer became empty.
+        Handlers may be plain functions or coroutine functions.
         """
-        if event not in _EVENTS:
-            raise ValueError(f"unknown event {event!r}; expected one of {sorted(_EVENTS)}")
+        if event not in _EVENTS and event not in LIFECYCLE_EVENTS:
+            known = sorted(_EVENTS | LIFECYCLE_EVENTS)
+            raise ValueError(f"unknown event {event!r}; expected one of {known}")
 
         def register(function: HandlerT) -> HandlerT:
-            self._handlers[event] = function
+            if event in LIFECYCLE_EVENTS:
+                self._lifecycle_handlers[event] = function
+            else:
+                self._handlers[event] = function
             return function
 
         if handler is None:
@@ -303,12 +353,13 @@ class Server:
             if sid not in self._sessions:
                 return sid
 
-    def _create_session(
+    async def _create_session(
         self, *, transport: str, scope: Mapping[str, Any], environ: Mapping[str, Any]
     ) -> Connection:
         options = self._options
+        sid = await self.hooks.new_sid(scope, self._sessions) or self._new_sid()
         core = ServerSession(
-            self._new_sid(),
+            sid,
             transport=transport,
             now=trio.current_time(),
             ping_interval=options.ping_interval,
@@ -367,11 +418,20 @@ class Server:
         if self._sessions.get(conn.sid) is conn:
             del self._sessions[conn.sid]
         if self._nursery is not None and "disconnect" in self._handlers:
-            info = conn.close_info
-            reason = info.reason.value if info is not None else CloseReason.SERVER_SHUTDOWN.value
-            self._nursery.start_soon(self._finish_disconnect, conn, reason)
+            info = conn.close_info or CloseInfo(CloseReason.SERVER_SHUTDOWN)
+            self._nursery.start_soon(self._finish_disconnect, conn, DisconnectReason.from_info(info))
         else:
             self._forget(conn)
+
+    async def _call_lifecycle(self, handler: Callable[..., Any], event: str, sid: str, *args: Any) -> None:
+        """Call one lifecycle handler, containing its exceptions."""
+        try:
+            result = handler(*args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self._handler_errors += 1
+            self.logger.exception("%s handler failed for session %s", event, sid)
 
     async def _finish_disconnect(self, conn: Connection, reason: str) -> None:
         try:
@@ -451,14 +511,18 @@ class Server:
         """Counters describing the server right now (cheap: one pass over sessions)."""
         by_transport: Counter[str] = Counter()
         upgrading = buffered_messages = buffered_bytes = 0
+        open_sessions = 0
         for conn in self._sessions.values():
             core = conn._core
+            if core.closed:
+                continue
+            open_sessions += 1
             by_transport[core.transport] += 1
             upgrading += core.upgrading
             buffered_messages += core.buffered_messages
             buffered_bytes += core.buffered_bytes
         return ServerStatistics(
-            sessions=len(self._sessions),
+            sessions=open_sessions,
             sessions_by_transport=dict(by_transport),
             upgrades_in_progress=upgrading,
             buffered_messages=buffered_messages,

@@ -12,19 +12,21 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._exceptions import ConnectionClosed
 from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted, UpgradeCompleted
+from .protocol.packets import Packet
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
 if TYPE_CHECKING:
     from ._server import Server
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "SessionStatistics"]
 
 logger = logging.getLogger("trio_engineio.server")
 
@@ -34,6 +36,24 @@ HANDLER_CLOSE_GRACE = 5.0
 POLL_CLOSE_GRACE = 2.0
 
 Message = str | bytes
+
+
+@dataclass(frozen=True)
+class SessionStatistics:
+    """A snapshot of one session (see :meth:`Connection.statistics`)."""
+
+    sid: str
+    #: ``"polling"`` or ``"websocket"``.
+    transport: str
+    #: ``"open"``, ``"upgrading"`` or ``"closed"``.
+    state: str
+    remote_address: tuple[str, int] | None
+    #: Seconds since the session was created.
+    age: float
+    buffered_messages: int
+    buffered_bytes: int
+    #: ``trio.current_time()`` of the last PONG (``None`` before the first).
+    last_pong_at: float | None
 
 
 class Connection:
@@ -71,6 +91,7 @@ class Connection:
         self._probe_scopes: set[trio.CancelScope] = set()
         self._session_scope: trio.CancelScope | None = None
         self._heartbeat_scope = trio.CancelScope()
+        self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
 
     # ------------------------------------------------------------ public API
     @property
@@ -185,7 +206,64 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection sid={self.sid!r} transport={self.transport} closed={self.closed}>"
 
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register a lifecycle handler for this session only (decorator or call).
+
+        Same events as :meth:`Server.on` (``upgrading``, ``upgrade``,
+        ``packet_received``, ``packet_sent``, ``flush``, ``drain``), called
+        without the sid.
+        """
+        from ._server import LIFECYCLE_EVENTS
+
+        if event not in LIFECYCLE_EVENTS:
+            raise ValueError(f"unknown event {event!r}; expected one of {sorted(LIFECYCLE_EVENTS)}")
+
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self._lifecycle_handlers[event] = function
+            return function
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def statistics(self) -> SessionStatistics:
+        """A snapshot of this session: transport, peer, age, buffer, heartbeat."""
+        core = self._core
+        return SessionStatistics(
+            sid=core.sid,
+            transport=core.transport,
+            state="closed" if core.closed else ("upgrading" if core.upgrading else "open"),
+            remote_address=self.remote_address,
+            age=trio.current_time() - core.created_at,
+            buffered_messages=core.buffered_messages,
+            buffered_bytes=core.buffered_bytes,
+            last_pong_at=core.last_pong_at,
+        )
+
     # ------------------------------------------------------------- internals
+    def _wants(self, event: str) -> bool:
+        return event in self._lifecycle_handlers or event in self._server._lifecycle_handlers
+
+    async def _emit(self, event: str, *args: Any) -> None:
+        """Fire a lifecycle event: the server's handler (with sid), then this session's."""
+        server = self._server
+        handler = server._lifecycle_handlers.get(event)
+        if handler is not None:
+            await server._call_lifecycle(handler, event, self.sid, self.sid, *args)
+        handler = self._lifecycle_handlers.get(event)
+        if handler is not None:
+            await server._call_lifecycle(handler, event, self.sid, *args)
+
+    async def _after_flush(self, packets: list[Packet]) -> None:
+        """Fire packet_sent/flush/drain after a batch went to the transport."""
+        if self._wants("packet_sent"):
+            for packet in packets:
+                await self._emit("packet_sent", packet)
+        if self._wants("flush"):
+            await self._emit("flush", packets)
+        if not self._core.has_outgoing() and self._wants("drain"):
+            await self._emit("drain")
+
     def _close_info_or_default(self) -> CloseInfo:
         return self._core.close_info or CloseInfo(CloseReason.SERVER_DISCONNECT)
 
