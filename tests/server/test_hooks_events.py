@@ -22,8 +22,8 @@ async def echo(conn: trio_engineio.Connection) -> None:
         await conn.send(message)
 
 
-async def wait_for(predicate: Any, timeout: float = 5) -> None:
-    with trio.fail_after(timeout):
+async def wait_for(predicate: Any) -> None:
+    with trio.fail_after(5):
         while not predicate():
             await trio.sleep(0.01)
 
