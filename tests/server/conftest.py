@@ -151,6 +151,14 @@ async def start_server(nursery: trio.Nursery) -> AsyncIterator[StartServer]:
     with trio.fail_after(10):
         for running in started:
             await running.shutdown()
+    for running in started:
+        # Invariants of every test: the disconnect handler ran at most once per
+        # session, and once per accepted session by the end; nothing is left behind.
+        sids = [sid for sid, _ in running.disconnects]
+        assert len(sids) == len(set(sids)), running.disconnects
+        stats = running.server.statistics()
+        assert (stats.sessions, stats.running_sessions) == (0, 0), stats
+        assert len(sids) == stats.sessions_opened, (running.disconnects, stats)
 
 
 @pytest.fixture

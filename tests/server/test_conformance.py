@@ -455,18 +455,19 @@ async def test_b7_client_close_releases_pending_get_with_noop(
         endpoint = running.endpoint
         sid, _ = await handshake(http, endpoint)
         pending: list[list[str]] = []
+        answered = trio.Event()
         async with trio.open_nursery() as nursery:
 
             async def pending_get() -> None:
                 pending.append(await poll(http, endpoint, sid))
+                answered.set()
 
             nursery.start_soon(pending_get)
             await running.wait_get_pending(sid)
             response = await post(http, endpoint, sid, "1")
             assert (response.status_code, response.text) == (200, "ok")
-            with trio.fail_after(0.5):  # "at once", not at the next heartbeat
-                while not pending:
-                    await trio.sleep(0.01)
+            with trio.fail_after(0.5):  # "at once", not at the next heartbeat (5 s here)
+                await answered.wait()
         assert pending == [["6"]]
         assert await running.wait_disconnect(sid) == "client disconnect"
         assert_error(await http.get(endpoint.polling(sid)), 1)
@@ -1101,3 +1102,315 @@ async def test_f6_no_cookie_by_default(start_server: StartServer, http: httpx.As
         running = await start_server()
         response = await http.get(running.endpoint.polling())
         assert "set-cookie" not in response.headers
+
+
+# ------------------------------------------------------------- more bad inputs (A-E)
+
+
+async def test_a4_websocket_transport_without_upgrade_is_400(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(running.endpoint.url({"EIO": "4", "transport": "websocket"}))
+        assert response.status_code == 400, response.text
+        assert error_body(response)["code"] == 3
+        assert running.server.statistics().sessions == 0
+
+
+async def test_a4_upgrade_on_polling_url_is_refused(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        url = running.endpoint.websocket().replace("transport=websocket", "transport=polling")
+        rejected = await ws_rejected(url)
+        assert rejected.status_code == 400
+        assert json.loads(rejected.body)["code"] == 3
+        assert running.server.statistics().sessions == 0
+
+
+@pytest.mark.parametrize(
+    "sid",
+    ["__proto__", "x" * 10_000, "abc%0Adef", "abc%00", "REPEATED"],
+    ids=["proto", "10kB", "LF", "NUL", "twice"],
+)
+async def test_a5_odd_sids_are_400_code_1(
+    start_server: StartServer, http: httpx.AsyncClient, sid: str
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        if sid == "REPEATED":
+            real, _ = await handshake(http, running.endpoint)
+            query = f"EIO=4&transport=polling&sid={real}&sid={real}"
+        else:
+            query = f"EIO=4&transport=polling&sid={sid}"
+        assert_error(await http.get(running.endpoint.url(query)), 1)
+
+
+async def test_a7_jsonp_is_400(start_server: StartServer, http: httpx.AsyncClient) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(running.endpoint.url("EIO=4&transport=polling&j=0"))
+        assert response.status_code == 400
+        assert running.server.statistics().sessions == 0
+
+
+async def test_b3_stalled_post_body_is_bounded_by_a_timeout(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=5, ping_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        head = (
+            f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{running.port}\r\n"
+            "Content-Type: text/plain;charset=UTF-8\r\n"
+            "Content-Length: 100\r\n\r\n"
+        ).encode()
+        start = trio.current_time()
+        answer, stream = await raw_http(running.host, running.port, head, b"4abc")
+        async with stream:
+            assert answer.split(b" ")[1] in (b"400", b"408"), answer
+        assert trio.current_time() - start < 2
+        await running.wait_disconnect(sid)
+        assert running.messages == []
+
+
+async def test_b4_octet_stream_post_is_400_and_closes(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await http.post(
+            endpoint.polling(sid), content=b"\x04hello", headers={"Content-Type": "application/octet-stream"}
+        )
+        assert response.status_code == 400
+        await running.wait_disconnect(sid)
+        assert running.messages == []
+
+
+async def test_b6_ping_from_v4_client_over_polling_closes_with_transport_error(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        await post(http, endpoint, sid, "2")
+        assert await running.wait_disconnect(sid) == "transport error"
+
+
+async def test_b6_noop_from_client_is_ignored(start_server: StartServer, http: httpx.AsyncClient) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await post(http, endpoint, sid, "6", "4after noop")
+        assert (response.status_code, response.text) == (200, "ok")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4after noop"]
+        assert running.disconnects == []
+
+
+async def test_b10_concurrent_posts_second_is_400_and_closes(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        head = (
+            f"POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{running.port}\r\n"
+            "Content-Type: text/plain;charset=UTF-8\r\n"
+            "Content-Length: 100\r\n\r\n"
+        ).encode()
+        # The first POST stalls in its body; the wire cannot show that it reached
+        # the session, so peek at the core's flag.
+        stream = await trio.open_tcp_stream(running.host, running.port)
+        async with stream:
+            await stream.send_all(head + b"4first")
+            core = running.server.connection(sid)._core
+            while not core._post_pending:
+                await trio.sleep(0.005)
+            response = await post(http, endpoint, sid, "4second")
+            assert response.status_code == 400, response.text
+        await running.wait_disconnect(sid)
+        assert running.messages == []
+
+
+async def test_c2_aborted_pending_get_closes_with_transport_close(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(poll, http, endpoint, sid)
+            await running.wait_get_pending(sid)
+            nursery.cancel_scope.cancel()  # httpx drops the connection
+        assert await running.wait_disconnect(sid) == "transport close"
+
+
+async def test_d1_unsolicited_and_repeated_pongs_are_ignored(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await post(http, endpoint, sid, "3", "3", "3data")
+        assert (response.status_code, response.text) == (200, "ok")
+        for _ in range(2):
+            assert await poll(http, endpoint, sid) == ["2"]
+            assert (await post(http, endpoint, sid, "3", "3", "3")).text == "ok"
+        assert running.disconnects == []
+
+
+async def test_e1_more_invalid_websocket_frames_close_with_parse_error(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        for frame in ("", "9x", "7"):
+            async with open_ws(running.endpoint.websocket()) as ws:
+                sid = parse_open(await ws.get_message())["sid"]
+                await ws.send_message(frame)
+                await ws_closed_code(ws)
+            assert await running.wait_disconnect(sid) == "parse error", frame
+
+
+async def test_e4_upgrade_packet_before_probe_aborts_only_the_upgrade(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await ws.send_message("5")
+            _, frames = await ws_closed_code(ws)
+            assert frames == []
+        assert running.server.transport(sid) == "polling"
+        await running.server.send(sid, "still")
+        assert await poll_messages(http, endpoint, sid, 1) == ["4still"]
+        assert running.disconnects == []
+
+
+async def test_e4_garbage_after_probe_aborts_only_the_upgrade(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await running.server.send(sid, "held")
+            await ws.send_message("2probe")  # a second probe
+            _, frames = await ws_closed_code(ws)
+            assert frames == []
+        assert await poll_messages(http, endpoint, sid, 1) == ["4held"]
+        assert running.server.transport(sid) == "polling"
+        assert running.disconnects == []
+
+
+async def test_e5_second_websocket_during_upgrade_is_refused(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            assert await ws_refused(endpoint.websocket(sid)) in ("rejected 400", "closed")
+            await ws.send_message("5")
+            await ws.send_message("4over ws")
+            assert await ws_messages(ws, 1) == ["4over ws"]
+        assert await running.wait_disconnect(sid) == "transport close"
+
+
+async def test_heartbeat_continues_over_the_websocket_after_upgrade(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(ping_interval=0.3, ping_timeout=0.5)
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        async with open_ws(endpoint.websocket(sid)) as ws:
+            await probe(ws)
+            await ws.send_message("5")
+            for _ in range(3):
+                assert await ws.get_message() == "2"
+                await ws.send_message("3")
+            assert running.disconnects == []
+            await ws.send_message("1")
+            await ws_closed_code(ws)
+        assert await running.wait_disconnect(sid) == "client disconnect"
+
+
+async def test_f4_origin_with_control_characters_is_400(start_server: StartServer) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server(cors_allowed_origins="*")
+        head = (
+            "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{running.port}\r\n"
+            "Origin: http://a.example\x01\r\n\r\n"
+        ).encode()
+        answer, stream = await raw_http(running.host, running.port, head)
+        async with stream:
+            assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert running.connects == []
+
+
+async def test_cache_buster_and_unknown_parameters_are_ignored(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        response = await http.get(endpoint.url("EIO=4&transport=polling&t=PzX1aB2&foo=bar"))
+        assert response.status_code == 200
+        assert response.headers["content-type"].lower().startswith("text/plain")
+        sid = parse_open(response.text)["sid"]
+        response = await http.post(
+            endpoint.url(f"t=x&EIO=4&sid={sid}&transport=polling"),
+            content=b"4a",
+            headers={"Content-Type": "text/plain"},
+        )
+        assert (response.status_code, response.text) == (200, "ok")
+        response = await http.get(endpoint.url(f"EIO=4&transport=polling&sid={sid}&t=y"))
+        assert (response.status_code, response.text) == (200, "4a")
+
+
+async def test_polling_request_for_a_websocket_session_is_400(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        async with open_ws(endpoint.websocket()) as ws:
+            sid = parse_open(await ws.get_message())["sid"]
+            assert (await http.get(endpoint.polling(sid))).status_code == 400
+            assert (await post(http, endpoint, sid, "4x")).status_code == 400
+            assert await ws_refused(endpoint.websocket(sid)) in ("rejected 400", "closed")
+            await ws.send_message("4still")
+            assert await ws_messages(ws, 1) == ["4still"]
+        assert "x" not in [data for _, data in running.messages]
+
+
+async def test_b9_thousand_websocket_frames_arrive_in_order(start_server: StartServer) -> None:
+    with trio.fail_after(10):
+        running = await start_server()
+        async with open_ws(running.endpoint.websocket()) as ws:
+            parse_open(await ws.get_message())
+            sent = [f"4m{i}" for i in range(1000)]
+            async with trio.open_nursery() as nursery:
+
+                async def send_all() -> None:
+                    for frame in sent:
+                        await ws.send_message(frame)
+
+                nursery.start_soon(send_all)
+                assert await ws_messages(ws, 1000) == sent
