@@ -19,6 +19,7 @@ from ._exceptions import ConnectionClosed
 from ._hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from ._options import JSONModule, OriginPolicy, ServerOptions
 from ._session import Connection
+from .protocol.query import ErrorCode, RequestRejected
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
@@ -47,6 +48,12 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         if not self.args:
             return "Unauthorized"
         return self.args[0] if len(self.args) == 1 else list(self.args)
+
+
+def _not_running() -> RequestRejected:
+    return RequestRejected(
+        ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
+    )
 
 
 class DisconnectReason(str):
@@ -377,7 +384,7 @@ class Server:
         Returns ``None`` when accepted, otherwise the JSON-able rejection message.
         """
         if self._nursery is None or self._stopping:
-            raise RuntimeError("server is not running")
+            raise _not_running()
         self._sessions[conn.sid] = conn
         try:
             with trio.move_on_after(self._options.connect_timeout) as timeout:
@@ -396,7 +403,7 @@ class Server:
                 return "Unauthorized" if result is False else result
             if self._nursery is None or self._stopping:
                 self._sessions.pop(conn.sid, None)
-                raise RuntimeError("server is not running")
+                raise _not_running()
             self._opened += 1
             self._running.add(conn)
             self._all_finished = trio.Event()

@@ -81,7 +81,7 @@ class Connection:
         self.environ = environ
         #: Free-form per-session storage (what ``server.session(sid)`` yields).
         self.data: dict[str, Any] = {}
-        self._changed = trio.Event()
+        self._changed = trio.lowlevel.ParkingLot()
         self._closed = trio.Event()
         self._finished = trio.Event()
         incoming: tuple[trio.MemorySendChannel[Message], trio.MemoryReceiveChannel[Message]] = (
@@ -269,11 +269,11 @@ class Connection:
 
     def _notify(self) -> None:
         """Wake every task waiting for a change of this session."""
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._changed:
+            self._changed.unpark_all()
 
     async def _wait_changed(self) -> None:
-        await self._changed.wait()
+        await self._changed.park()
 
     def close(self, reason: CloseReason, description: str = "") -> None:
         """Close the session now (idempotent; the first reason wins)."""
