@@ -23,7 +23,7 @@ from .events import (
     UpgradeCompleted,
 )
 from .handshake import Handshake, seconds_to_ms
-from .packets import Packet, PacketType
+from .packets import RECORD_SEPARATOR, Packet, PacketType
 from .reasons import CloseInfo, CloseReason
 
 __all__ = ["ServerSession", "SessionState", "UpgradeState"]
@@ -138,13 +138,24 @@ class ServerSession:
 
     # ---------------------------------------------------------------- outgoing
     def send_message(self, data: str | bytes) -> None:
-        """Queue an application message for the client."""
+        """Queue an application message for the client.
+
+        Raises ``ValueError`` for text containing the record separator
+        ``\x1e`` while the session is on long-polling: the payload format has no
+        escape for it, so the client would see it split into other packets.
+        """
         if self.closed:
             raise LocalProtocolError(f"session is closed ({self.close_info})")
         packet = Packet(PacketType.MESSAGE, data)
+        if isinstance(data, str):
+            if self.transport == "polling" and RECORD_SEPARATOR in data:
+                raise ValueError("text containing \\x1e cannot be sent over long-polling")
+            size = len(data) if data.isascii() else len(data.encode("utf-8"))
+        else:
+            size = len(packet.data)
         self._outgoing.append(packet)
         self.buffered_messages += 1
-        self.buffered_bytes += len(packet.data)
+        self.buffered_bytes += size
 
     def has_outgoing(self) -> bool:
         """True when a writer has packets to take."""
@@ -168,7 +179,7 @@ class ServerSession:
         with a CLOSE packet).
         """
         if self.closed:
-            if self._final_packets_sent:
+            if self._final_packets_sent or self._get_pending:
                 raise RemoteProtocolError("session is closed")
         elif self.transport != "polling":
             raise RemoteProtocolError("session was upgraded to websocket")
