@@ -1199,15 +1199,17 @@ async def test_b4_octet_stream_post_is_400_and_closes(
         assert running.messages == []
 
 
-async def test_b6_ping_from_v4_client_over_polling_closes_with_transport_error(
-    start_server: StartServer, http: httpx.AsyncClient
+@pytest.mark.parametrize("packet", ["2", "0", "5"], ids=["ping", "open", "upgrade"])
+async def test_b6_wrong_direction_packet_over_polling_closes_with_transport_error(
+    start_server: StartServer, http: httpx.AsyncClient, packet: str
 ) -> None:
     with trio.fail_after(QUICK):
         running = await start_server()
         endpoint = running.endpoint
         sid, _ = await handshake(http, endpoint)
-        await post(http, endpoint, sid, "2")
+        await post(http, endpoint, sid, packet, "4after")
         assert await running.wait_disconnect(sid) == "transport error"
+        assert running.messages == []
 
 
 async def test_b6_noop_from_client_is_ignored(start_server: StartServer, http: httpx.AsyncClient) -> None:
@@ -1280,7 +1282,7 @@ async def test_d1_unsolicited_and_repeated_pongs_are_ignored(
 async def test_e1_more_invalid_websocket_frames_close_with_parse_error(start_server: StartServer) -> None:
     with trio.fail_after(QUICK):
         running = await start_server()
-        for frame in ("", "9x", "7"):
+        for frame in ("", "9x", "7", "b!!!"):
             async with open_ws(running.endpoint.websocket()) as ws:
                 sid = parse_open(await ws.get_message())["sid"]
                 await ws.send_message(frame)
@@ -1487,3 +1489,63 @@ async def test_server_disconnect_after_upgrade_sends_close_over_websocket(
             _, frames = await ws_closed_code(ws)
         assert frames == ["4bye", "1"]
         assert await running.wait_disconnect(sid) == "server disconnect"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"4a\x1e\x1e4b", b"4\xff\xfe", b"b!!!", b"bAQI", b"9x", b"7", b""],
+    ids=["empty-packet", "invalid-utf8", "bad-base64-chars", "bad-base64-padding", "9x", "7", "empty-body"],
+)
+async def test_b5_b8_undecodable_post_is_400_parse_error(
+    start_server: StartServer, http: httpx.AsyncClient, body: bytes
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        endpoint = running.endpoint
+        sid, _ = await handshake(http, endpoint)
+        response = await http.post(
+            endpoint.polling(sid), content=body, headers={"Content-Type": "text/plain"}
+        )
+        assert response.status_code == 400, response.text
+        assert await running.wait_disconnect(sid) == "parse error"
+        assert "b" not in [data for _, data in running.messages]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["EIO=4&transport=%ff%fe", "EIO=%ff&transport=polling", "EIO=4&transport=polling&sid=%ff%fe%00"],
+    ids=["transport", "eio", "sid"],
+)
+async def test_a6_non_utf8_query_is_400(
+    start_server: StartServer, http: httpx.AsyncClient, query: str
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(running.endpoint.url(query))
+        assert response.status_code == 400, response.text
+        assert running.server.statistics().sessions == 0
+
+
+async def test_a6_huge_query_string_is_400(start_server: StartServer, http: httpx.AsyncClient) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(running.endpoint.url(f"EIO=4&transport=polling&pad={'x' * 40_000}"))
+        assert_error(response, 3)
+        assert running.server.statistics().sessions == 0
+
+
+async def test_f3_forwarded_headers_are_ignored_without_a_trusted_proxy(
+    start_server: StartServer, http: httpx.AsyncClient
+) -> None:
+    with trio.fail_after(QUICK):
+        running = await start_server()
+        response = await http.get(
+            running.endpoint.polling(),
+            headers={
+                "Origin": "https://evil.example",
+                "X-Forwarded-Host": "evil.example",
+                "X-Forwarded-Proto": "https",
+            },
+        )
+        assert response.status_code == 403
+        assert running.connects == []
