@@ -1,0 +1,754 @@
+"""Harness for the bad-inputs suite: every attack runs against a live engine with bystanders.
+
+The invariants at the top of ``docs/bad-inputs.md`` (and of the shared checklist) are
+checked for every test here, not repeated in each one:
+
+* no exception escapes the ASGI application and no response is a 5xx
+  (:class:`GuardedApp` wraps the app and records both);
+* two well-behaved bystander sessions (one websocket, one polling) keep exchanging
+  echo messages and answering PINGs while the attack runs, and still do afterwards;
+* afterwards no session entry, session task, buffered message or upgrade is left:
+  ``server.statistics()`` is back to zero and the number of trio tasks is back to
+  what it was before the first session opened (walked from
+  ``trio.lowlevel.current_root_task()``);
+* every accepted session got its ``disconnect`` handler exactly once;
+* every log line of ``trio_engineio`` is one line (no CR/LF/NUL from client text)
+  and short.
+
+:func:`engine` runs in memory (``httpx.ASGITransport``, :mod:`trio_engineio.testing`
+websockets, raw ASGI calls) and is meant for ``autojump_clock``; :func:`real_engine`
+runs the same checks over real hypercorn on 127.0.0.1 port 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+import trio_websocket
+
+import trio_engineio
+from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_test_client, open_websocket
+
+RS = "\x1e"
+EIO = "/engine.io/?EIO=4"
+POLLING = f"{EIO}&transport=polling"
+WEBSOCKET = f"{EIO}&transport=websocket"
+
+
+def polling_url(sid: str | None = None) -> str:
+    return POLLING + (f"&sid={sid}" if sid else "")
+
+
+def websocket_url(sid: str | None = None) -> str:
+    return WEBSOCKET + (f"&sid={sid}" if sid else "")
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def count_tasks() -> int:
+    """Every trio task below the root task, walking ``child_nurseries`` recursively."""
+
+    def walk(task: trio.lowlevel.Task) -> int:
+        total = 0
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                total += 1 + walk(child)
+        return total
+
+    return walk(trio.lowlevel.current_root_task())
+
+
+# ------------------------------------------------------------------------ guarded app
+
+
+class GuardedApp:
+    """Wraps an ASGI app: records exceptions escaping it and every 5xx it answers."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.escaped: list[BaseException] = []
+        self.server_errors: list[tuple[Any, Any, int]] = []
+        self.statuses: list[int] = []
+        self.calls = 0
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        self.calls += 1
+
+        async def guarded_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                status = int(message["status"])
+                self.statuses.append(status)
+                if status >= 500:
+                    self.server_errors.append((scope.get("path"), scope.get("query_string"), status))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception as exc:  # Cancelled (a BaseException) is legitimate; errors are not
+            self.escaped.append(exc)
+            raise
+
+    def check(self) -> None:
+        assert self.escaped == [], f"exceptions escaped the ASGI app: {self.escaped!r}"
+        assert self.server_errors == [], f"5xx answers: {self.server_errors!r}"
+
+
+# -------------------------------------------------------------------------- logging
+
+
+class LogCapture(logging.Handler):
+    """Collects ``trio_engineio`` log records (at DEBUG) for the one-line checks."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self) -> list[str]:
+        return [record.getMessage() for record in self.records]
+
+    def check(self, max_length: int = 1000) -> None:
+        for record in self.records:
+            text = record.getMessage()
+            assert not any(c in text for c in "\r\n\x00"), f"log line with CR/LF/NUL: {text!r}"
+            assert len(text) <= max_length, f"log line of {len(text)} chars: {text[:200]!r}..."
+
+
+@asynccontextmanager
+async def capture_logs() -> AsyncIterator[LogCapture]:
+    logger = logging.getLogger("trio_engineio")
+    handler = LogCapture()
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+# ------------------------------------------------------------------------- recorder
+
+
+class Recorder:
+    """What the python-engineio-style handlers saw (``echo`` sends every message back)."""
+
+    def __init__(self, server: trio_engineio.Server, *, echo: bool = True) -> None:
+        self.connected: list[str] = []
+        self.messages: list[tuple[str, Any]] = []
+        self.disconnects: list[tuple[str, Any]] = []
+        self._changed = trio.Event()
+        self.echo = echo
+
+        @server.on("connect")
+        def connect(sid: str, environ: Any) -> None:
+            self.connected.append(sid)
+            self.changed()
+
+        @server.on("message")
+        async def message(sid: str, data: Any) -> None:
+            self.messages.append((sid, data))
+            self.changed()
+            if self.echo:
+                await server.send(sid, data)
+
+        @server.on("disconnect")
+        def disconnect(sid: str, reason: Any) -> None:
+            self.disconnects.append((sid, reason))
+            self.changed()
+
+    def changed(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def of(self, sid: str) -> list[Any]:
+        """Messages the handler got from ``sid``."""
+        return [data for s, data in self.messages if s == sid]
+
+    def reasons(self, sid: str) -> list[Any]:
+        return [reason for s, reason in self.disconnects if s == sid]
+
+    async def wait_disconnect(self, sid: str, limit: float = 60) -> Any:
+        """The ``DisconnectReason`` of ``sid`` (a ``str`` with ``.description``)."""
+        with trio.fail_after(limit):
+            while not self.reasons(sid):
+                await self._changed.wait()
+        return self.reasons(sid)[0]
+
+    async def wait_messages(self, sid: str, count: int, limit: float = 60) -> list[Any]:
+        with trio.fail_after(limit):
+            while len(self.of(sid)) < count:
+                await self._changed.wait()
+        return self.of(sid)
+
+    def check_once(self, opened: int) -> None:
+        sids = [sid for sid, _ in self.disconnects]
+        assert len(sids) == len(set(sids)), f"disconnect ran twice: {self.disconnects!r}"
+        assert sorted(sids) == sorted(set(self.connected)), (self.connected, self.disconnects)
+        assert len(sids) == opened, (opened, self.disconnects)
+
+
+# ------------------------------------------------------------------- raw ASGI http
+
+
+@dataclass
+class RawResponse:
+    status: int | None = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+    #: How many body chunks the app pulled with ``receive()``.
+    chunks_read: int = 0
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+def http_scope(
+    method: str = "GET",
+    path: str = "/engine.io/",
+    query: bytes | str = b"",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    scheme: str = "http",
+    root_path: str = "",
+    http_version: str = "1.1",
+    host: bytes | None = b"testserver",
+) -> dict[str, Any]:
+    if isinstance(query, str):
+        query = query.encode("latin-1")
+    all_headers = [(b"host", host)] if host is not None else []
+    all_headers += [(k.lower(), v) for k, v in headers]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": http_version,
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "query_string": query,
+        "root_path": root_path,
+        "headers": all_headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+
+
+async def asgi_http(
+    app: Any,
+    method: str = "GET",
+    path: str = "/engine.io/",
+    query: bytes | str = b"",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    body: bytes | list[bytes] = b"",
+    *,
+    stall: bool = False,
+    disconnect: trio.Event | None = None,
+    **scope_options: Any,
+) -> RawResponse:
+    """One HTTP request straight into ``app``, as an ASGI server would make it.
+
+    ``body`` is one chunk or a list of chunks. ``stall=True`` never completes the
+    body (like a client that sent less than its Content-Length). Setting
+    ``disconnect`` makes the next ``receive()`` return ``http.disconnect`` (a
+    client that went away); after the response, ``receive()`` answers
+    ``http.disconnect`` as hypercorn does.
+    """
+    scope = http_scope(method, path, query, headers, **scope_options)
+    chunks = body if isinstance(body, list) else [body]
+    response = RawResponse()
+    done = trio.Event()
+    gone = disconnect if disconnect is not None else trio.Event()
+    index = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal index
+        if gone.is_set():
+            return {"type": "http.disconnect"}
+        if index < len(chunks):
+            chunk = chunks[index]
+            index += 1
+            response.chunks_read = index
+            more = index < len(chunks) or stall
+            return {"type": "http.request", "body": chunk, "more_body": more}
+        async with trio.open_nursery() as nursery:
+
+            async def wait(event: trio.Event) -> None:
+                await event.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait, gone)
+            nursery.start_soon(wait, done)
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            assert response.status is None, "response started twice"
+            response.status = int(message["status"])
+            response.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            assert response.status is not None
+            response.body += message.get("body", b"")
+            if not message.get("more_body", False):
+                done.set()
+
+    await app(scope, receive, send)
+    return response
+
+
+def ws_scope(
+    path: str = "/engine.io/",
+    query: bytes | str = b"",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    scheme: str = "ws",
+    host: bytes | None = b"testserver",
+) -> dict[str, Any]:
+    scope = http_scope("GET", path, query, headers, scheme=scheme, host=host)
+    del scope["method"]
+    scope["type"] = "websocket"
+    scope["subprotocols"] = []
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope
+
+
+async def asgi_websocket(
+    app: Any, scope: dict[str, Any], events: list[dict[str, Any]], *, max_frames: int = 100
+) -> list[dict[str, Any]]:
+    """Feed ``events`` to a websocket ASGI call; return what the app sent.
+
+    After the scripted events the client disconnects. The app must return.
+    """
+    sent: list[dict[str, Any]] = []
+    queue = list(events)
+    closed = trio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            await trio.lowlevel.checkpoint()
+            return queue.pop(0)
+        await closed.wait()
+        return {"type": "websocket.disconnect", "code": 1006}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] in ("websocket.close", "websocket.http.response.body") or len(sent) > max_frames:
+            closed.set()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+
+            async def run() -> None:
+                await app(scope, receive, send)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(run)
+            # nothing more to say: once the script is out, let the peer go
+            while queue:
+                await trio.sleep(0.001)
+            await trio.sleep(1)
+            closed.set()
+    return sent
+
+
+# --------------------------------------------------------------------- in-memory engine
+
+
+def open_packet(text: str | bytes) -> dict[str, Any]:
+    assert isinstance(text, str), text
+    assert text.startswith("0"), text
+    info = json.loads(text[1:])
+    assert isinstance(info, dict)
+    return info
+
+
+async def ws_receive(ws: TestWebSocket) -> str | bytes:
+    """The next non-PING frame (PINGs are answered)."""
+    while True:
+        frame = await ws.receive()
+        if frame == "2":
+            await ws.send("3")
+            continue
+        return frame
+
+
+async def ws_close_code(ws: TestWebSocket) -> tuple[int, list[str | bytes]]:
+    """Read until the app closes the socket; return the code and the frames seen."""
+    frames: list[str | bytes] = []
+    try:
+        while True:
+            frames.append(await ws.receive())
+    except WebSocketClosed as closed:
+        return closed.code, frames
+
+
+@dataclass
+class Engine:
+    """One in-memory engine under attack (see :func:`engine`)."""
+
+    server: trio_engineio.Server
+    app: GuardedApp
+    http: httpx.AsyncClient
+    rec: Recorder
+    logs: LogCapture
+    bystander_sids: list[str] = field(default_factory=list)
+    exchanges: dict[str, int] = field(default_factory=dict)
+
+    async def handshake(self, **kwargs: Any) -> str:
+        response = await self.http.get(polling_url(), **kwargs)
+        assert response.status_code == 200, response.text
+        return str(open_packet(response.text)["sid"])
+
+    async def get(self, sid: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.get(polling_url(sid), **kwargs)
+
+    async def post(self, sid: str, body: str | bytes, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(polling_url(sid), content=body, **kwargs)
+
+    async def poll_until(self, sid: str, count: int) -> list[str]:
+        """GET until ``count`` packets other than PING arrived (PINGs are answered)."""
+        packets: list[str] = []
+        with trio.fail_after(60):
+            while len(packets) < count:
+                response = await self.get(sid)
+                assert response.status_code == 200, response.text
+                for packet in response.text.split(RS):
+                    if packet == "2":
+                        assert (await self.post(sid, "3")).status_code == 200
+                    else:
+                        packets.append(packet)
+        return packets
+
+    def attack_sessions(self) -> list[str]:
+        return [sid for sid in self.server._sessions if sid not in self.bystander_sids]
+
+    async def wait_gone(self, sid: str, limit: float = 60) -> None:
+        """Wait until ``sid`` has left the registry and its tasks are done."""
+        with trio.fail_after(limit):
+            while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
+                await trio.sleep(0.05)
+
+    async def check_bystanders(self, rounds: int = 2) -> None:
+        """Both bystanders complete ``rounds`` more echo exchanges (bounded)."""
+        start = dict(self.exchanges)
+        with trio.fail_after(60):
+            while any(self.exchanges[name] < start[name] + rounds for name in start):
+                await trio.sleep(0.05)
+
+
+BYSTANDER_PERIOD = 1.0
+
+
+async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
+    async with open_websocket(eng.app, websocket_url()) as ws:
+        sid = str(open_packet(await ws.receive())["sid"])
+        eng.bystander_sids.append(sid)
+        eng.exchanges["websocket"] = 0
+        task_status.started()
+        n = 0
+        while not stop.is_set():
+            text = f"ws-bystander-{n}"
+            await ws.send("4" + text)
+            frame = await ws_receive(ws)
+            assert frame == "4" + text, f"websocket bystander got {frame!r}"
+            n += 1
+            eng.exchanges["websocket"] = n
+            with trio.move_on_after(BYSTANDER_PERIOD):
+                await stop.wait()
+        await ws.send("1")
+        _, frames = await ws_close_code(ws)
+        assert all(f in ("2", "6") for f in frames), frames
+
+
+async def _polling_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
+    sid = await eng.handshake()
+    eng.bystander_sids.append(sid)
+    eng.exchanges["polling"] = 0
+    task_status.started()
+    n = 0
+    while not stop.is_set():
+        text = f"polling-bystander-{n}"
+        response = await eng.post(sid, "4" + text)
+        assert (response.status_code, response.text) == (200, "ok"), response.text
+        assert await eng.poll_until(sid, 1) == ["4" + text]
+        n += 1
+        eng.exchanges["polling"] = n
+        with trio.move_on_after(BYSTANDER_PERIOD):
+            await stop.wait()
+    assert (await eng.post(sid, "1")).status_code == 200
+
+
+async def settle(server: trio_engineio.Server, limit: float = 60) -> None:
+    """Close what is still open and wait until no session entry or session task is left."""
+    await server.disconnect()
+    with trio.fail_after(limit):
+        while server._sessions or server._running:
+            await trio.sleep(0.05)
+
+
+def assert_empty(server: trio_engineio.Server) -> None:
+    stats = server.statistics()
+    assert server._sessions == {}, server._sessions
+    assert stats.sessions == 0, stats
+    assert stats.sessions_by_transport == {}, stats
+    assert stats.running_sessions == 0, stats
+    assert stats.buffered_messages == 0, stats
+    assert stats.buffered_bytes == 0, stats
+    assert stats.upgrades_in_progress == 0, stats
+
+
+@asynccontextmanager
+async def engine(
+    *,
+    bystanders: bool = True,
+    echo: bool = True,
+    app_options: dict[str, Any] | None = None,
+    handler_errors: int = 0,
+    **options: Any,
+) -> AsyncIterator[Engine]:
+    """A running in-memory engine with two bystander sessions; checks every invariant on exit.
+
+    Use with ``autojump_clock``. ``handler_errors`` is how many application handler
+    failures the test expects (anything else is a failure).
+    """
+    options.setdefault("ping_interval", 25)
+    options.setdefault("ping_timeout", 20)
+    server = trio_engineio.Server(**options)
+    rec = Recorder(server, echo=echo)
+    app = GuardedApp(trio_engineio.ASGIApp(server, **(app_options or {})))
+    tasks_before = count_tasks()
+    async with capture_logs() as logs:
+        async with server, open_test_client(app, timeout=httpx.Timeout(120.0)) as http:
+            eng = Engine(server, app, http, rec, logs)
+            tasks_idle = count_tasks()
+            async with trio.open_nursery() as nursery:
+                stop = trio.Event()
+                if bystanders:
+                    await nursery.start(_ws_bystander, eng, stop)
+                    await nursery.start(_polling_bystander, eng, stop)
+                yield eng
+                if bystanders:
+                    await eng.check_bystanders()
+                stop.set()
+            for sid in eng.bystander_sids:
+                reason = await rec.wait_disconnect(sid)
+                assert reason == "client disconnect", (sid, reason)
+            await settle(server)
+            assert_empty(server)
+            assert count_tasks() == tasks_idle, "session tasks left behind"
+        assert count_tasks() == tasks_before
+    app.check()
+    logs.check()
+    rec.check_once(server.statistics().sessions_opened)
+    assert server.statistics().handler_errors == handler_errors, server.statistics()
+
+
+# --------------------------------------------------------------------- real hypercorn
+
+
+@dataclass
+class RealEngine:
+    """One engine served by hypercorn on loopback (see :func:`real_engine`)."""
+
+    server: trio_engineio.Server
+    app: GuardedApp
+    base: str
+    http: httpx.AsyncClient
+    rec: Recorder
+    logs: LogCapture
+    bystander_sids: list[str] = field(default_factory=list)
+    exchanges: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.base).port
+        assert port is not None
+        return port
+
+    def url(self, query: str) -> str:
+        return f"{self.base}/engine.io/?{query}"
+
+    def polling(self, sid: str | None = None) -> str:
+        return self.base + polling_url(sid)
+
+    def websocket(self, sid: str | None = None) -> str:
+        return "ws://" + self.base[len("http://") :] + websocket_url(sid)
+
+    async def handshake(self) -> str:
+        response = await self.http.get(self.polling())
+        assert response.status_code == 200, response.text
+        return str(open_packet(response.text)["sid"])
+
+    async def wait_get_pending(self, sid: str) -> None:
+        """The wire cannot show that a GET reached its session: peek at the core."""
+        with trio.fail_after(5):
+            while not self.server.connection(sid)._core.get_pending:
+                await trio.sleep(0.005)
+
+    async def wait_gone(self, sid: str, limit: float = 10) -> None:
+        with trio.fail_after(limit):
+            while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
+                await trio.sleep(0.01)
+
+    async def check_bystanders(self, rounds: int = 2) -> None:
+        start = dict(self.exchanges)
+        with trio.fail_after(10):
+            while any(self.exchanges[name] < start[name] + rounds for name in start):
+                await trio.sleep(0.01)
+
+    async def raw_request(self, data: bytes, *, read_until: bytes = b"\r\n\r\n") -> bytes:
+        """Send raw bytes on a fresh TCP connection; return what came back up to ``read_until``."""
+        stream = await trio.open_tcp_stream(self.host, self.port)
+        async with stream:
+            await stream.send_all(data)
+            received = b""
+            while read_until not in received:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                received += chunk
+        return received
+
+
+REAL_PERIOD = 0.05
+
+
+async def _wait_no_children(nursery: trio.Nursery) -> None:
+    while nursery.child_tasks:
+        await trio.sleep(0.01)
+
+
+async def _real_ws_bystander(eng: RealEngine, stop: trio.Event, *, task_status: Any) -> None:
+    async with trio_websocket.open_websocket_url(
+        eng.websocket(), connect_timeout=5, disconnect_timeout=2
+    ) as ws:
+        sid = str(open_packet(await ws.get_message())["sid"])
+        eng.bystander_sids.append(sid)
+        eng.exchanges["websocket"] = 0
+        task_status.started()
+        n = 0
+        while not stop.is_set():
+            text = f"ws-bystander-{n}"
+            await ws.send_message("4" + text)
+            while (frame := await ws.get_message()) == "2":
+                await ws.send_message("3")
+            assert frame == "4" + text, f"websocket bystander got {frame!r}"
+            n += 1
+            eng.exchanges["websocket"] = n
+            with trio.move_on_after(REAL_PERIOD):
+                await stop.wait()
+        await ws.send_message("1")
+        try:
+            while True:
+                await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+
+
+async def _real_polling_bystander(eng: RealEngine, stop: trio.Event, *, task_status: Any) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+        response = await http.get(eng.polling())
+        sid = str(open_packet(response.text)["sid"])
+        eng.bystander_sids.append(sid)
+        eng.exchanges["polling"] = 0
+        task_status.started()
+        n = 0
+        while not stop.is_set():
+            text = f"polling-bystander-{n}"
+            response = await http.post(eng.polling(sid), content="4" + text)
+            assert (response.status_code, response.text) == (200, "ok"), response.text
+            got: list[str] = []
+            while not got:
+                for packet in (await http.get(eng.polling(sid))).text.split(RS):
+                    if packet == "2":
+                        await http.post(eng.polling(sid), content="3")
+                    else:
+                        got.append(packet)
+            assert got == ["4" + text], got
+            n += 1
+            eng.exchanges["polling"] = n
+            with trio.move_on_after(REAL_PERIOD):
+                await stop.wait()
+        await http.post(eng.polling(sid), content="1")
+
+
+@asynccontextmanager
+async def real_engine(
+    *,
+    bystanders: bool = True,
+    echo: bool = True,
+    hypercorn: dict[str, Any] | None = None,
+    **options: Any,
+) -> AsyncIterator[RealEngine]:
+    """The engine on real hypercorn (127.0.0.1:0), bystanders included; invariants on exit."""
+    options.setdefault("ping_interval", 5)
+    options.setdefault("ping_timeout", 5)
+    server = trio_engineio.Server(**options)
+    rec = Recorder(server, echo=echo)
+    app = GuardedApp(trio_engineio.ASGIApp(server))
+    stop_serving = trio.Event()
+    tasks_before = count_tasks()
+    async with capture_logs() as logs, trio.open_nursery() as outer:
+
+        async def run(task_status: Any) -> None:
+            await trio_engineio.serve(
+                app,
+                "127.0.0.1",
+                0,
+                shutdown_trigger=stop_serving.wait,
+                task_status=task_status,
+                **(hypercorn or {}),
+            )
+
+        binds = await outer.start(run)
+        assert server.is_running  # the ASGI lifespan started the engine
+        base = next(b for b in binds if b.startswith("http://127.0.0.1:"))
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+            eng = RealEngine(server, app, base, http, rec, logs)
+            async with trio.open_nursery() as nursery:
+                stop = trio.Event()
+                if bystanders:
+                    await nursery.start(_real_ws_bystander, eng, stop)
+                    await nursery.start(_real_polling_bystander, eng, stop)
+                yield eng
+                if bystanders:
+                    await eng.check_bystanders()
+                stop.set()
+            for sid in eng.bystander_sids:
+                reason = await rec.wait_disconnect(sid, limit=10)
+                assert reason == "client disconnect", (sid, reason)
+            await settle(server, limit=10)
+            assert_empty(server)
+        stop_serving.set()
+        with trio.fail_after(15):
+            await _wait_no_children(outer)
+    assert count_tasks() == tasks_before, "tasks left behind"
+    app.check()
+    logs.check()
+    rec.check_once(server.statistics().sessions_opened)
