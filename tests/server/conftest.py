@@ -8,6 +8,7 @@ calls. Teardown triggers a graceful shutdown and waits for ``serve()`` to return
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,9 +113,12 @@ async def start_server(nursery: trio.Nursery) -> AsyncIterator[StartServer]:
             assert running is not None
             running.connects.append(sid)
             running.changed()
-            if on_connect is not None:
-                return on_connect(sid, environ)
-            return None
+            if on_connect is None:
+                return None
+            verdict = on_connect(sid, environ)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            return verdict
 
         async def message(sid: str, data: str | bytes) -> None:
             assert running is not None
