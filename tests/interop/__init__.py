@@ -1,0 +1,1 @@
+"""Interop tests against real peers (npm engine.io-client, python-engineio, Chromium)."""
