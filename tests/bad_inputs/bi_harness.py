@@ -151,6 +151,8 @@ class Recorder:
         self.disconnects: list[tuple[str, Any]] = []
         self._changed = trio.Event()
         self.echo = echo
+        #: Sessions that are always echoed (the bystanders), whatever ``echo`` says.
+        self.bystanders: list[str] = []
 
         @server.on("connect")
         def connect(sid: str, environ: Any) -> None:
@@ -161,7 +163,7 @@ class Recorder:
         async def message(sid: str, data: Any) -> None:
             self.messages.append((sid, data))
             self.changed()
-            if self.echo:
+            if self.echo or sid in self.bystanders:
                 await server.send(sid, data)
 
         @server.on("disconnect")
@@ -541,7 +543,7 @@ async def engine(
     tasks_before = count_tasks()
     async with capture_logs() as logs:
         async with server, open_test_client(app, timeout=httpx.Timeout(120.0)) as http:
-            eng = Engine(server, app, http, rec, logs)
+            eng = Engine(server, app, http, rec, logs, bystander_sids=rec.bystanders)
             tasks_idle = count_tasks()
             async with trio.open_nursery() as nursery:
                 stop = trio.Event()
@@ -730,7 +732,7 @@ async def real_engine(
         assert server.is_running  # the ASGI lifespan started the engine
         base = next(b for b in binds if b.startswith("http://127.0.0.1:"))
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
-            eng = RealEngine(server, app, base, http, rec, logs)
+            eng = RealEngine(server, app, base, http, rec, logs, bystander_sids=rec.bystanders)
             async with trio.open_nursery() as nursery:
                 stop = trio.Event()
                 if bystanders:
