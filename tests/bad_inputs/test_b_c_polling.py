@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from functools import partial
+from typing import Any
 
 import pytest
 import trio
@@ -24,8 +25,10 @@ def query(sid: str) -> str:
     return polling_url(sid).split("?")[1]
 
 
-async def raw_post(eng: Engine, sid: str, body: bytes | list[bytes], *headers: tuple[bytes, bytes], **kw: object) -> RawResponse:  # fmt: skip
-    return await asgi_http(eng.app, "POST", "/engine.io/", query(sid), [TEXT, *headers], body, **kw)  # type: ignore[arg-type]
+async def raw_post(
+    eng: Engine, sid: str, body: bytes | list[bytes], *headers: tuple[bytes, bytes], **kw: Any
+) -> RawResponse:
+    return await asgi_http(eng.app, "POST", "/engine.io/", query(sid), [TEXT, *headers], body, **kw)
 
 
 async def assert_closed(eng: Engine, sid: str, reason: str, description: str | None = None) -> None:
