@@ -141,7 +141,7 @@ class ServerSession:
         """Queue an application message for the client.
 
         Raises ``ValueError`` for text containing the record separator
-        ``\x1e`` while the session is on long-polling: the payload format has no
+        ``\\x1e`` while the session is on long-polling: the payload format has no
         escape for it, so the client would see it split into other packets.
         """
         if self.closed:
