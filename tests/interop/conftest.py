@@ -56,12 +56,52 @@ class SessionRecord:
             self.transports_seen.append(transport)
 
 
+class RecordingApp(trio_engineio.ASGIApp):
+    """An :class:`ASGIApp` that remembers the status of every response it sent.
+
+    ``responses`` gets ``(kind, method, status)``: ``("http", "GET", 200)``, and for
+    websockets ``("websocket", "GET", 101)`` on accept or the status of a refusal
+    (403 when closed before accept, as hypercorn answers, or the status of a
+    ``websocket.http.response``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.responses: list[tuple[str, str, int]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await super().__call__(scope, receive, send)
+            return
+        method = scope.get("method", "GET")
+        answered = False
+
+        async def recording_send(message: dict[str, Any]) -> None:
+            nonlocal answered
+            event = message["type"]
+            if not answered:
+                status = None
+                if event in ("http.response.start", "websocket.http.response.start"):
+                    status = message["status"]
+                elif event == "websocket.accept":
+                    status = 101
+                elif event == "websocket.close":
+                    status = 403
+                if status is not None:
+                    answered = True
+                    self.responses.append((kind, method, status))
+            await send(message)
+
+        await super().__call__(scope, receive, recording_send)
+
+
 @dataclass
 class Served:
     """One served echo server and its sessions."""
 
     server: trio_engineio.Server
-    app: trio_engineio.ASGIApp
+    app: RecordingApp
     url: str
     sessions: dict[str, SessionRecord] = field(default_factory=dict)
 
@@ -81,45 +121,18 @@ class Served:
 StartServer = Callable[..., Awaitable[Served]]
 
 
-@pytest.fixture
-async def echo_server(nursery: trio.Nursery) -> AsyncIterator[StartServer]:
-    """A factory: ``served = await echo_server(**server_options)``.
+ServeApp = Callable[[Any], Awaitable[str]]
 
-    ``static_files`` goes to :class:`ASGIApp`; everything else to :class:`Server`.
-    Every message is echoed with ``server.send`` from the python-engineio-style
-    ``message`` handler. Teardown shuts the server down gracefully.
+
+@pytest.fixture
+async def serve_app(nursery: trio.Nursery) -> AsyncIterator[ServeApp]:
+    """A factory: ``url = await serve_app(asgi_app)`` serves it on 127.0.0.1:0.
+
+    Teardown fires every ``shutdown_trigger`` and waits for ``serve()`` to return.
     """
     stops: list[tuple[trio.Event, trio.Event]] = []
 
-    async def start(*, static_files: Any = None, **options: Any) -> Served:
-        server = trio_engineio.Server(**options)
-        app = trio_engineio.ASGIApp(server, static_files=static_files)
-        served: Served | None = None
-
-        def connect(sid: str, environ: Any) -> None:
-            assert served is not None
-            served.sessions[sid] = SessionRecord(sid, server.transport(sid))
-
-        async def message(sid: str, data: str | bytes) -> None:
-            assert served is not None
-            record = served.sessions[sid]
-            record.saw(server.transport(sid))
-            if isinstance(data, bytes):
-                record.binaries += 1
-            else:
-                record.texts += 1
-            record.bytes += len(data)
-            await server.send(sid, data)
-
-        def disconnect(sid: str, reason: str) -> None:
-            assert served is not None
-            record = served.sessions[sid]
-            record.disconnect_reason = reason
-            record.disconnected.set()
-
-        server.on("connect", connect)
-        server.on("message", message)
-        server.on("disconnect", disconnect)
+    async def start(app: Any) -> str:
         stop, stopped = trio.Event(), trio.Event()
 
         async def run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
@@ -131,16 +144,55 @@ async def echo_server(nursery: trio.Nursery) -> AsyncIterator[StartServer]:
                 stopped.set()
 
         binds = await nursery.start(run)
-        url = next(b for b in binds if b.startswith("http://127.0.0.1:"))
         stops.append((stop, stopped))
-        served = Served(server, app, url)
-        return served
+        return next(b for b in binds if b.startswith("http://127.0.0.1:"))
 
     yield start
     with trio.fail_after(15):
         for stop, stopped in stops:
             stop.set()
             await stopped.wait()
+
+
+@pytest.fixture
+async def echo_server(serve_app: ServeApp) -> StartServer:
+    """A factory: ``served = await echo_server(**server_options)``.
+
+    ``static_files`` goes to :class:`ASGIApp`; everything else to :class:`Server`.
+    Every message is echoed with ``server.send`` from the python-engineio-style
+    ``message`` handler. Teardown shuts the server down gracefully.
+    """
+
+    async def start(*, static_files: Any = None, **options: Any) -> Served:
+        server = trio_engineio.Server(**options)
+        app = RecordingApp(server, static_files=static_files)
+        served = Served(server, app, "")
+
+        def connect(sid: str, environ: Any) -> None:
+            served.sessions[sid] = SessionRecord(sid, server.transport(sid))
+
+        async def message(sid: str, data: str | bytes) -> None:
+            record = served.sessions[sid]
+            record.saw(server.transport(sid))
+            if isinstance(data, bytes):
+                record.binaries += 1
+            else:
+                record.texts += 1
+            record.bytes += len(data)
+            await server.send(sid, data)
+
+        def disconnect(sid: str, reason: str) -> None:
+            record = served.sessions[sid]
+            record.disconnect_reason = reason
+            record.disconnected.set()
+
+        server.on("connect", connect)
+        server.on("message", message)
+        server.on("disconnect", disconnect)
+        served.url = await serve_app(app)
+        return served
+
+    return start
 
 
 def require_node_modules(*packages: str) -> None:
