@@ -67,6 +67,20 @@ def count_tasks() -> int:
     return walk(trio.lowlevel.current_root_task())
 
 
+def task_names() -> list[str]:
+    """The names of every trio task below the root task."""
+    names: list[str] = []
+
+    def walk(task: trio.lowlevel.Task) -> None:
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                names.append(child.name)
+                walk(child)
+
+    walk(trio.lowlevel.current_root_task())
+    return names
+
+
 # ------------------------------------------------------------------------ guarded app
 
 
@@ -417,6 +431,8 @@ class Engine:
     logs: LogCapture
     bystander_sids: list[str] = field(default_factory=list)
     exchanges: dict[str, int] = field(default_factory=dict)
+    #: Virtual seconds between two bystander exchanges (keep it below pingTimeout).
+    period: float = 1.0
 
     async def handshake(self, **kwargs: Any) -> str:
         response = await self.http.get(polling_url(), **kwargs)
@@ -460,9 +476,6 @@ class Engine:
                 await trio.sleep(0.05)
 
 
-BYSTANDER_PERIOD = 1.0
-
-
 async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
     async with open_websocket(eng.app, websocket_url()) as ws:
         sid = str(open_packet(await ws.receive())["sid"])
@@ -477,7 +490,7 @@ async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> N
             assert frame == "4" + text, f"websocket bystander got {frame!r}"
             n += 1
             eng.exchanges["websocket"] = n
-            with trio.move_on_after(BYSTANDER_PERIOD):
+            with trio.move_on_after(eng.period):
                 await stop.wait()
         await ws.send("1")
         _, frames = await ws_close_code(ws)
@@ -497,7 +510,7 @@ async def _polling_bystander(eng: Engine, stop: trio.Event, *, task_status: Any)
         assert await eng.poll_until(sid, 1) == ["4" + text]
         n += 1
         eng.exchanges["polling"] = n
-        with trio.move_on_after(BYSTANDER_PERIOD):
+        with trio.move_on_after(eng.period):
             await stop.wait()
     assert (await eng.post(sid, "1")).status_code == 200
 
@@ -528,6 +541,7 @@ async def engine(
     echo: bool = True,
     app_options: dict[str, Any] | None = None,
     handler_errors: int = 0,
+    period: float = 1.0,
     **options: Any,
 ) -> AsyncIterator[Engine]:
     """A running in-memory engine with two bystander sessions; checks every invariant on exit.
@@ -543,7 +557,7 @@ async def engine(
     tasks_before = count_tasks()
     async with capture_logs() as logs:
         async with server, open_test_client(app, timeout=httpx.Timeout(120.0)) as http:
-            eng = Engine(server, app, http, rec, logs, bystander_sids=rec.bystanders)
+            eng = Engine(server, app, http, rec, logs, bystander_sids=rec.bystanders, period=period)
             tasks_idle = count_tasks()
             async with trio.open_nursery() as nursery:
                 stop = trio.Event()
