@@ -80,7 +80,7 @@ async def test_d1_pong_flood_unsolicited_and_with_data_keep_one_timer(
                     await ws.send(packet)
                 assert await ws.receive() == "2"
                 assert trio.current_time() - start == pytest.approx(20)
-                code, frames = await ws_close_code(ws)
+                _code, frames = await ws_close_code(ws)
                 assert frames == ["1"]
             got = await eng.rec.wait_disconnect(sid)
             assert got == "ping timeout"
@@ -92,7 +92,7 @@ async def test_d2_no_pong_closes_with_ping_timeout_on_time(
     autojump_clock: trio.abc.Clock, transport: str
 ) -> None:
     async with engine(ping_interval=6, ping_timeout=4) as eng:
-        start = trio.current_time()
+        trio.current_time()
         if transport == "polling":
             sid = await eng.handshake()
             assert (await eng.get(sid)).text == "2"
@@ -101,7 +101,7 @@ async def test_d2_no_pong_closes_with_ping_timeout_on_time(
             async with open_websocket(eng.app, websocket_url()) as ws:
                 sid = await ws_sid(ws)
                 assert await ws.receive() == "2"
-                code, frames = await ws_close_code(ws)
+                _code, frames = await ws_close_code(ws)
                 assert frames == ["1"]
         await assert_closed(eng, sid, "ping timeout")
         assert eng.rec.reasons(sid)[0].description == ""
@@ -142,7 +142,7 @@ async def test_d3_blocking_handler_does_not_stall_heartbeats(autojump_clock: tri
 
 
 @pytest.mark.parametrize(
-    ("interval", "timeout", "ms"),
+    ("interval", "pong_timeout", "ms"),
     [
         (0.5, 0.25, (500, 250)),
         (0.25, 0.125, (250, 125)),
@@ -159,9 +159,9 @@ async def test_d3_blocking_handler_does_not_stall_heartbeats(autojump_clock: tri
     ],
 )
 async def test_d4_fractional_intervals_advertised_in_ms_match_the_real_interval(
-    autojump_clock: trio.abc.Clock, interval: float, timeout: float, ms: tuple[int, int]
+    autojump_clock: trio.abc.Clock, interval: float, pong_timeout: float, ms: tuple[int, int]
 ) -> None:
-    async with engine(bystanders=False, ping_interval=interval, ping_timeout=timeout) as eng:
+    async with engine(bystanders=False, ping_interval=interval, ping_timeout=pong_timeout) as eng:
         response = await eng.http.get("/engine.io/?EIO=4&transport=polling")
         info = open_packet(response.text)
         assert (info["pingInterval"], info["pingTimeout"]) == ms
@@ -298,7 +298,7 @@ async def test_e4_second_upgrade_packet_after_the_upgrade_is_a_transport_error(
             await start_probe(eng, sid, ws)
             await ws.send("5")
             await ws.send("5")
-            code, frames = await ws_close_code(ws)
+            _code, frames = await ws_close_code(ws)
             assert frames == ["1"]
         await assert_closed(eng, sid, "transport error", "unexpected UPGRADE packet from client")
 
