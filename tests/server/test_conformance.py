@@ -15,11 +15,12 @@ import httpx
 import pytest
 import trio
 import trio_websocket
-from conftest import Running, StartServer
 from wire import (
     ERROR_MESSAGES,
     OPEN_KEYS,
     Endpoint,
+    Running,
+    StartServer,
     b64,
     error_body,
     handshake,

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import trio
 import trio_websocket
+
+import trio_engineio
 
 RS = "\x1e"
 
@@ -226,3 +229,65 @@ async def ws_refused(url: str, **kwargs: Any) -> str:
         return f"rejected {rejected.status_code}"
     assert "3probe" not in frames, frames
     return "closed"
+
+
+StartServer = Callable[..., Awaitable["Running"]]
+
+
+@dataclass
+class Running:
+    """One served Engine.IO server and what its handlers saw."""
+
+    server: trio_engineio.Server
+    app: trio_engineio.ASGIApp
+    endpoint: Endpoint
+    stop: trio.Event
+    stopped: trio.Event
+    connects: list[str] = field(default_factory=list)
+    messages: list[tuple[str, str | bytes]] = field(default_factory=list)
+    disconnects: list[tuple[str, str]] = field(default_factory=list)
+    _changed: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint.base).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.endpoint.base).port
+        assert port is not None
+        return port
+
+    def changed(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def reasons(self, sid: str) -> list[str]:
+        """Every reason the disconnect handler was called with for ``sid``."""
+        return [reason for s, reason in self.disconnects if s == sid]
+
+    async def wait_disconnect(self, sid: str) -> str:
+        """Wait for the disconnect handler of ``sid``; return its reason."""
+        while not self.reasons(sid):
+            await self._changed.wait()
+        return self.reasons(sid)[0]
+
+    async def wait_messages(self, count: int) -> list[tuple[str, str | bytes]]:
+        """Wait until the message handler has seen ``count`` messages."""
+        while len(self.messages) < count:
+            await self._changed.wait()
+        return self.messages
+
+    async def wait_get_pending(self, sid: str) -> None:
+        """Wait until a long-poll GET of ``sid`` is attached to its session.
+
+        The wire offers no way to see that a request has reached the server, so
+        this looks at the session core (``get_pending``) every few milliseconds.
+        """
+        while not self.server.connection(sid)._core.get_pending:
+            await trio.sleep(0.005)
+
+    async def shutdown(self) -> None:
+        """Fire the shutdown trigger and wait for ``serve()`` to return."""
+        self.stop.set()
+        await self.stopped.wait()
