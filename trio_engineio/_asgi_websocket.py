@@ -177,6 +177,10 @@ class WebSocketHandler:
                     if frame is None:
                         outcome = "socket closed during the upgrade"
                         break
+                    if socket.frame_too_big(frame):
+                        outcome = "frame larger than maxPayload during the upgrade"
+                        socket.close_code = CLOSE_TOO_BIG
+                        break
                     try:
                         packet = decode_frame(frame)
                     except ParseError as exc:

@@ -126,6 +126,11 @@ class ServerSession:
         return self._get_pending
 
     @property
+    def post_pending(self) -> bool:
+        """True while a POST is being read."""
+        return self._post_pending
+
+    @property
     def upgrading(self) -> bool:
         """True while a websocket is probing or probed but not yet switched to."""
         return self.upgrade_state in (UpgradeState.PROBING, UpgradeState.PROBED)
