@@ -471,7 +471,12 @@ class Server:
         return list(self._sessions.values())
 
     async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
-        """Send a message to one session (logged and ignored if it is gone)."""
+        """Send a message to one session (logged and ignored if it is gone).
+
+        Waits while the session's outgoing buffer is full (see
+        :meth:`Connection.send`); ``ValueError`` for text containing ``"\\x1e"``
+        on a long-polling session.
+        """
         conn = self._sessions.get(sid)
         if conn is None:
             self.logger.warning("cannot send to session %.40r: unknown session", sid)

@@ -154,7 +154,9 @@ class Connection:
         ``dict``/``list`` are sent as JSON text. When the session's outgoing
         buffer is over its limits (``max_buffered_messages``/``max_buffered_bytes``)
         this waits until the client has taken enough: that is the backpressure.
-        Raises :class:`ConnectionClosed` if the session has ended.
+        Raises :class:`ConnectionClosed` if the session has ended, and
+        ``ValueError`` for text containing ``"\\x1e"`` while the session is on
+        long-polling (the polling payload format cannot carry it).
         """
         message = self._server._encode_message(data)
         options = self._server._options
