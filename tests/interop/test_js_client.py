@@ -29,8 +29,11 @@ import math
 from typing import Any
 
 import pytest
+import trio
 
-from .conftest import StartServer, require_node_modules, run_node
+import trio_engineio
+
+from .conftest import ServeApp, StartServer, require_node_modules, run_node
 
 pytestmark = pytest.mark.interop
 
@@ -159,3 +162,60 @@ async def test_polling_post_over_max_payload_gets_413(echo_server: StartServer) 
     assert result["received"] == {"text": 0, "binary": 13}
     assert result["closeReason"] == "forced close"
     assert await served.disconnect_reason(result["sid"]) == "client disconnect"
+
+
+def push_message(k: int) -> str | bytes:
+    """The server-push pattern (``pushMessage`` in js/common.js)."""
+    if k % 6 == 5:
+        return k.to_bytes(4, "big") + bytes([k & 0xFF]) * ((k * 997) % 60_000)
+    return f"s{k}:" + "x" * (k % 50)
+
+
+PUSHED = 600
+
+
+@pytest.mark.parametrize(
+    "transports", [None, ["websocket"], ["polling"]], ids=["default-upgrade", "websocket", "polling"]
+)
+async def test_server_push_then_server_disconnect(serve_app: ServeApp, transports: list[str] | None) -> None:
+    """Server to client: 500 texts and 100 binaries pushed at once, then ``conn.aclose()``.
+
+    Everything queued before the close reaches the client, in order, before the
+    CLOSE packet; the server's reason is "server disconnect" and the client's
+    "transport close" (engine.io-client's name for a CLOSE from the server).
+    """
+    reasons: dict[str, str | None] = {}
+    transports_at_close: dict[str, str] = {}
+
+    async def push(conn: trio_engineio.Connection) -> None:
+        for k in range(PUSHED):
+            if transports is None and k == PUSHED // 2:
+                # the first half went out over polling and during the upgrade; the
+                # rest (and the CLOSE) once the session is on the websocket
+                with trio.fail_after(10):
+                    while conn.transport != "websocket":
+                        await trio.sleep(0.005)
+            await conn.send(push_message(k))
+        await conn.aclose()
+        info = await conn.wait_closed()
+        reasons[conn.sid] = info.reason.value
+        transports_at_close[conn.sid] = conn.transport
+
+    server = trio_engineio.Server(handler=push, ping_interval=5, ping_timeout=5)
+    url = await serve_app(trio_engineio.ASGIApp(server))
+    config = {"url": url, "transports": transports, "listen": PUSHED, "timeoutMs": 30_000}
+    result = await run_node("echo_client.js", config, seconds=40)
+
+    assert not result["timedOut"], result
+    assert result["mismatches"] == 0, result["firstMismatch"]
+    assert result["received"] == {"text": 500, "binary": 100}
+    assert result["closeReason"] == "transport close"
+    with trio.fail_after(10):
+        while result["sid"] not in reasons:
+            await trio.sleep(0.01)
+    assert reasons[result["sid"]] == "server disconnect"
+    expected = "polling" if transports == ["polling"] else "websocket"
+    assert transports_at_close[result["sid"]] == expected
+    assert result["transportAtClose"] == expected
+    if transports is None:
+        assert result["upgraded"]

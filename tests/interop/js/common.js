@@ -53,6 +53,18 @@ function makePlan({ texts, binaries, maxBinary, seed, maxText = 200 }) {
   });
 }
 
+// The server-push pattern (also in test_js_client.py): message k is a binary when
+// k % 6 == 5 (index k in the first 4 bytes, then bytes k & 0xff, 4 + (k * 997) % 60000
+// bytes in all), otherwise the text "s<k>:" followed by k % 50 "x".
+function pushMessage(k) {
+  if (k % 6 === 5) {
+    const buf = Buffer.alloc(4 + ((k * 997) % 60000), k & 0xff);
+    buf.writeUInt32BE(k, 0);
+    return buf;
+  }
+  return `s${k}:` + "x".repeat(k % 50);
+}
+
 // Binary data as a Buffer, whatever the transport handed us.
 function toBuffer(data) {
   if (Buffer.isBuffer(data)) return data;
@@ -84,4 +96,4 @@ function printResult(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-module.exports = { NODE_MODULES, requirePeer, prng, makePlan, toBuffer, sameMessage, describe, wireSize, printResult };
+module.exports = { NODE_MODULES, requirePeer, prng, makePlan, pushMessage, toBuffer, sameMessage, describe, wireSize, printResult };

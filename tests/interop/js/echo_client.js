@@ -13,6 +13,8 @@
 //               handlers; the rest once the upgrade is over. null = everything at once.
 //   burst       {count, size}: instead of the plan, send `count` binaries of `size` bytes
 //               (index first, then filler) at once when the socket opens
+//   listen      N: send nothing; expect the server to push N messages (common.pushMessage)
+//               and then close the session; report what arrived and the close reason
 //   timeoutMs   give up (exit 2) after this long
 // Prints one JSON line with the outcome; exit code 0 when the run completed as configured.
 "use strict";
@@ -48,7 +50,9 @@ if (config.transports) opts.transports = config.transports;
 if (config.upgrade === false) opts.upgrade = false;
 const socket = new Socket(config.url, opts);
 
-const plan = config.burst
+const plan = config.listen
+  ? Array.from({ length: config.listen }, (_, k) => common.pushMessage(k))
+  : config.burst
   ? Array.from({ length: config.burst.count }, (_, i) => {
       const buf = Buffer.alloc(config.burst.size, i & 0xff);
       buf.writeUInt32BE(i, 0);
@@ -105,7 +109,7 @@ socket.on("open", () => {
   result.sid = socket.id;
   result.openTransport = socket.transport.name;
   const phases = config.phases;
-  gate = phases ? phases.open : plan.length;
+  gate = config.listen ? 0 : phases ? phases.open : plan.length;
   pump("open");
   if (phases) {
     setImmediate(() => {
@@ -153,7 +157,7 @@ socket.on("message", (data) => {
     }
   }
   if (expected !== undefined) outstanding -= common.wireSize(expected);
-  if (receivedCount === plan.length) {
+  if (receivedCount === plan.length && !config.listen) {
     result.transportAtClose = socket.transport.name;
     closing = true;
     socket.close();
@@ -174,5 +178,5 @@ socket.on("close", (reason, description) => {
   if (!result.transportAtClose) result.transportAtClose = socket.transport ? socket.transport.name : null;
   result.sentTotal = sent;
   result.receivedTotal = receivedCount;
-  finish(closing || config.burst ? 0 : 1);
+  finish(closing || config.burst || config.listen ? 0 : 1);
 });
