@@ -132,10 +132,14 @@ class Notifier:
         await self._event.wait()
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        """Return once ``predicate()`` is true (checked after each :meth:`notify`)."""
+        """Return once ``predicate()`` is true (checked after each :meth:`notify`).
+
+        Always a checkpoint, and never one after the predicate was found true: the
+        caller may act on it without another task changing the state in between.
+        """
+        await trio.lowlevel.checkpoint()
         while not predicate():
             await self._event.wait()
-        await trio.lowlevel.checkpoint()
 
 
 def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -359,9 +359,9 @@ class ClientConnection:
             await self._notifier.wait_until(
                 lambda: session.transport != "polling" or session.close_sent or session.may_post()
             )
-            batch = session.next_post_batch()
-            if not batch:
+            if session.transport != "polling" or (session.close_sent and not session.may_post()):
                 return  # upgraded, or closed with nothing more to send
+            batch = session.next_post_batch()
             try:
                 await self._polling.post(sid, encode_payload(batch))
             except TransportFailed as exc:
@@ -388,7 +388,9 @@ class ClientConnection:
             await self._notifier.wait_until(lambda: session.close_sent or session.has_outgoing())
             packets = session.take_websocket_packets()
             if not packets:
-                return  # closed and nothing left to send
+                if session.close_sent:
+                    return  # closed and nothing left to send
+                continue
             self._ws_sending = True
             try:
                 for packet in packets:

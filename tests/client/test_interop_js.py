@@ -30,7 +30,7 @@ async def test_echo_1000_texts_200_binaries(
                     assert conn.statistics()["upgrade_state"] == "done"
             assert conn.closed
             assert conn.close_reason == "client disconnect"
-        assert open_socket_count() == sockets_before
+        assert open_socket_count() <= sockets_before  # none left behind
 
 
 async def test_upgrade_keeps_order_of_messages_sent_during_it(js_server: PeerFactory) -> None:

@@ -34,7 +34,7 @@ async def test_echo_with_python_engineio(
                 await echo_exchange(conn, messages)
                 assert conn.transport == expected
             assert conn.close_reason == "client disconnect"
-        assert open_socket_count() == sockets_before
+        assert open_socket_count() <= sockets_before  # none left behind
 
 
 async def test_small_max_payload_python_engineio(py_server: PeerFactory) -> None:

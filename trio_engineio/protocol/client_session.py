@@ -262,7 +262,10 @@ class ClientSession:
             raise ValueError(
                 "a text message containing the record separator \\x1e cannot be sent over polling"
             )
-        size = self.packet_size(packet)
+        try:
+            size = self.packet_size(packet)
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"text message is not encodable as UTF-8 (lone surrogate?): {exc}") from None
         if size > self.max_payload:
             raise ValueError(
                 f"message takes {size} bytes on {self.transport}, above the server's maxPayload"
