@@ -1,0 +1,141 @@
+"""The event-style Client (python-engineio AsyncClient style) and URL handling."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import trio
+from client_helpers import Client, PeerFactory
+from fake_server import FakeEngineIO, serve_fake
+
+from trio_engineio import ConnectionClosed, ConnectionRejected
+from trio_engineio._client_common import EngineURL, websocket_ssl_context
+
+
+async def test_client_handlers_sync_and_async(js_server: PeerFactory) -> None:
+    calls: list[tuple[str, object]] = []
+    got_all = trio.Event()
+    async with js_server() as url:
+        with trio.fail_after(20):
+            async with Client() as client:
+
+                @client.on("connect")
+                def on_connect() -> None:
+                    calls.append(("connect", client.sid))
+
+                @client.on("message")
+                async def on_message(data: str | bytes) -> None:
+                    calls.append(("message", data))
+                    if data == b"last":
+                        got_all.set()
+
+                @client.on("disconnect")
+                async def on_disconnect(reason: str) -> None:
+                    await trio.lowlevel.checkpoint()
+                    calls.append(("disconnect", reason))
+
+                await client.connect(url, transports=["websocket"])
+                assert client.connected
+                assert client.transport() == "websocket"
+                assert client.sid
+                await client.send("hello")
+                await client.send({"a": [1, 2]})
+                await client.send(b"last")
+                await got_all.wait()
+                await client.disconnect()
+                assert not client.connected
+                assert client.sid is None
+                assert client.transport() is None
+                await client.wait()  # returns at once now
+    assert calls[0][0] == "connect"
+    assert calls[1:4] == [("message", "hello"), ("message", '{"a": [1, 2]}'), ("message", b"last")]
+    assert calls[4:] == [("disconnect", "client disconnect")]
+
+
+async def test_client_disconnect_handler_once_on_cancel_and_server_close() -> None:
+    fake = FakeEngineIO(echo=False)
+    reasons: list[str] = []
+    async with serve_fake(fake) as url:
+        with trio.fail_after(10):
+            with trio.CancelScope() as scope:
+                async with Client() as client:
+                    client.on("disconnect", reasons.append)
+                    await client.connect(url, transports=["polling"])
+                    await fake.wait_for(lambda: fake.event("get").is_set())
+                    scope.cancel()
+                    await trio.sleep_forever()
+            assert reasons == ["client disconnect"]
+            await fake.wait_for(lambda: fake.close_packets == 1)
+
+            reasons.clear()
+            fake2 = FakeEngineIO(echo=False, scripted_gets=[b"4bye\x1e1"])
+            async with serve_fake(fake2) as url2, Client() as client:
+                messages: list[str | bytes] = []
+                client.on("message", messages.append)
+                client.on("disconnect", lambda: reasons.append("no-arg handler"))
+                await client.connect(url2, transports=["polling"])
+                await client.wait()
+                assert messages == ["bye"]
+                assert client.close_info is not None
+                assert client.close_info.reason.value == "server disconnect"
+            assert reasons == ["no-arg handler"]
+
+
+async def test_client_connect_errors_and_misuse() -> None:
+    fake = FakeEngineIO(reject=(403, {"code": 4, "message": "Forbidden"}))
+    async with serve_fake(fake) as url:
+        with trio.fail_after(10):
+            async with Client() as client:
+                disconnects: list[str] = []
+                client.on("disconnect", disconnects.append)
+                with pytest.raises(ConnectionRejected) as info:
+                    await client.connect(url)
+                assert info.value.status_code == 403
+                assert not client.connected
+                with pytest.raises(ConnectionClosed):
+                    await client.send("x")
+                assert disconnects == []  # never connected, so no disconnect
+    with pytest.raises(RuntimeError):
+        await Client().connect("http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="unknown event"):
+        Client().on("connection")
+
+
+async def test_client_with_explicit_nursery(js_server: PeerFactory) -> None:
+    async with js_server() as url:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                client = Client(nursery=nursery)
+                echoed = trio.Event()
+                client.on("message", lambda data: echoed.set())
+                await client.connect(url)
+                await client.send("ping?")
+                await echoed.wait()
+                await client.disconnect()
+
+
+def test_engine_url_building() -> None:
+    url = EngineURL.parse("ws://example.com:8080/prefix/?token=a%20b&EIO=3", "socket.io")
+    assert url.http() == "http://example.com:8080/prefix/socket.io/?token=a+b&EIO=4&transport=polling"
+    assert url.websocket(sid="s1") == (
+        "ws://example.com:8080/prefix/socket.io/?token=a+b&EIO=4&transport=websocket&sid=s1"
+    )
+    assert EngineURL.parse("https://h").websocket().startswith("wss://h/engine.io/?")
+    assert EngineURL.parse("wss://h").http().startswith("https://h/engine.io/?")
+    with pytest.raises(ValueError, match="scheme"):
+        EngineURL.parse("ftp://h")
+
+
+def test_h9_tls_verification_on_by_default_off_only_explicitly() -> None:
+    secure = EngineURL.parse("https://h")
+    default = websocket_ssl_context(secure, None)
+    assert default is not None
+    assert default.verify_mode == ssl.CERT_REQUIRED
+    assert default.check_hostname
+    off = websocket_ssl_context(secure, False)
+    assert off is not None
+    assert off.verify_mode == ssl.CERT_NONE
+    custom = ssl.create_default_context()
+    assert websocket_ssl_context(secure, custom) is custom
+    assert websocket_ssl_context(EngineURL.parse("http://h"), None) is None
