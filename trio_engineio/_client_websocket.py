@@ -11,6 +11,7 @@ so no reader outlives the transport. Errors become
 from __future__ import annotations
 
 import ssl as _ssl
+import sys
 
 import trio
 import trio_websocket
@@ -18,6 +19,9 @@ import trio_websocket
 from ._client_common import TransportFailed
 from ._exceptions import ConnectionRejected, EngineIOConnectionError
 from .protocol.packets import Packet, encode_frame
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["WebSocketTransport"]
 
@@ -60,28 +64,31 @@ class WebSocketTransport:
         task_status: trio.TaskStatus[WebSocketTransport] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         error: Exception | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                ws = await trio_websocket.connect_websocket_url(
-                    nursery,
-                    url,
-                    ssl_context,
-                    extra_headers=headers,
-                    max_message_size=max_message_size,
-                )
-            except trio_websocket.ConnectionRejected as exc:
-                body = (exc.body or b"").decode("utf-8", "replace")
-                error = ConnectionRejected(
-                    exc.status_code,
-                    body,
-                    {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()},
-                )
-            except (trio_websocket.HandshakeError, trio_websocket.ConnectionClosed, OSError) as exc:
-                error = EngineIOConnectionError(f"websocket connection to {url} failed: {exc!r}")
-            if error is not None:
-                nursery.cancel_scope.cancel()
-            else:
-                task_status.started(cls(ws, nursery.cancel_scope))
+        started = False
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    ws = await trio_websocket.connect_websocket_url(
+                        nursery,
+                        url,
+                        ssl_context,
+                        extra_headers=headers,
+                        max_message_size=max_message_size,
+                    )
+                except _CONNECT_ERRORS as exc:
+                    error = _connect_error(url, exc)
+                    nursery.cancel_scope.cancel()
+                else:
+                    started = True
+                    task_status.started(cls(ws, nursery.cancel_scope))
+        except BaseExceptionGroup as group:
+            # trio-websocket raises a rejection from its reader task, i.e. through our nursery.
+            matched, rest = group.split(_CONNECT_ERRORS)
+            if rest is not None or matched is None:
+                raise
+            if not started:
+                error = _connect_error(url, _first_leaf(matched))
+            # After the handshake the reader's errors surface as ConnectionClosed on receive().
         if error is not None:
             raise error
 
@@ -108,6 +115,24 @@ class WebSocketTransport:
             await self._ws.aclose(code)
         finally:
             self._scope.cancel()
+
+
+_CONNECT_ERRORS = (trio_websocket.HandshakeError, trio_websocket.ConnectionClosed, OSError)
+
+
+def _connect_error(url: str, exc: BaseException) -> Exception:
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        body = (exc.body or b"").decode("utf-8", "replace")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
+        return ConnectionRejected(exc.status_code, body, headers)
+    return EngineIOConnectionError(f"websocket connection to {url} failed: {exc!r}")
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> TransportFailed:

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 from client_helpers import HERE, JS_DIR, NODE_MODULES, PeerFactory, run_peer
+from trio.testing import MockClock
 
 
 @pytest.fixture
@@ -33,3 +34,13 @@ def py_server() -> PeerFactory:
         return run_peer([sys.executable, str(HERE / "pyengineio_echo.py"), *args])
 
     return start
+
+
+@pytest.fixture
+def io_clock() -> MockClock:
+    """A MockClock that jumps only after 50 ms of real idleness.
+
+    For timer tests over real loopback sockets: the clock cannot jump while bytes are in
+    flight, yet heartbeat and upgrade timeouts cost (almost) no wall time.
+    """
+    return MockClock(autojump_threshold=0.05)
