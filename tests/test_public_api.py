@@ -35,7 +35,7 @@ FORBIDDEN_IN_PROTOCOL = frozenset(
 
 #: Public names known to lack documentation today. Each is an expected failure; when one
 #: gets documented its test XPASSes strictly: then remove it from this set.
-KNOWN_UNDOCUMENTED = frozenset({"trio_engineio.__version__", "trio_engineio.protocol.Event"})
+KNOWN_UNDOCUMENTED: frozenset[str] = frozenset()
 
 
 def public_names() -> list[pytest.ParameterSet]:

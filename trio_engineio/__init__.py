@@ -2,12 +2,16 @@
 
 Server: :class:`Server` (sessions, handlers, ``send``/``disconnect``) served by
 :class:`ASGIApp` under ``hypercorn --worker-class trio`` or :func:`serve`.
+Client: ``async with open_client(url) as conn`` (:class:`ClientConnection`), or
+the event-style :class:`Client`.
 The sans-I/O core is public as :mod:`trio_engineio.protocol`.
 """
 
 from __future__ import annotations
 
 from ._asgi import ASGIApp
+from ._client_connection import ClientConnection, open_client
+from ._client_events import Client
 from ._exceptions import (
     ConnectionClosed,
     ConnectionRejected,
@@ -23,6 +27,8 @@ from .protocol.reasons import CloseInfo, CloseReason
 
 __all__ = [
     "ASGIApp",
+    "Client",
+    "ClientConnection",
     "CloseInfo",
     "CloseReason",
     "Connection",
@@ -37,5 +43,6 @@ __all__ = [
     "ServerStatistics",
     "SessionStatistics",
     "__version__",
+    "open_client",
     "serve",
 ]

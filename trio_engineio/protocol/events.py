@@ -58,4 +58,5 @@ class UpgradeAborted:
     description: str
 
 
+#: Any event a session state machine returns.
 Event = MessageReceived | PongReceived | SessionClosed | ProbeAnswered | UpgradeCompleted | UpgradeAborted
