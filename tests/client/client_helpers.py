@@ -12,15 +12,14 @@ from pathlib import Path
 import trio
 
 import trio_engineio
-from trio_engineio import _client_connection, _client_events
 
 HERE = Path(__file__).parent
 JS_DIR = HERE.parent / "js"
 NODE_MODULES = JS_DIR / "node_modules"
 
 # The public names, once trio_engineio/__init__.py re-exports them; the private ones until then.
-open_client = getattr(trio_engineio, "open_client", _client_connection.open_client)
-Client = getattr(trio_engineio, "Client", _client_events.Client)
+open_client = trio_engineio.open_client
+Client = trio_engineio.Client
 
 PeerFactory = Callable[..., AbstractAsyncContextManager[str]]
 
@@ -82,7 +81,7 @@ def make_messages(seed: int, *, texts: int = 1000, binaries: int = 200) -> list[
     return messages
 
 
-async def echo_exchange(conn: _client_connection.ClientConnection, messages: list[str | bytes]) -> None:
+async def echo_exchange(conn: trio_engineio.ClientConnection, messages: list[str | bytes]) -> None:
     """Send every message while receiving the echoes; assert all came back intact and in order."""
     received: list[str | bytes] = []
 
