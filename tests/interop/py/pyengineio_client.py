@@ -10,6 +10,10 @@ Run as ``python pyengineio_client.py '<json config>'`` with keys:
   handler, so these wait in its queue during the upgrade and leave over the websocket);
 * ``window_count``, ``window_bytes``: while on polling, at most this many messages / wire
   bytes sent and not yet echoed (python-engineio's limits, see test_pyengineio_client.py);
+* ``listen``: N: send nothing; expect the server to push N messages (``push_message``)
+  and then close the session; report what arrived and the close reason;
+* ``close_delay``: seconds to wait, when the server closes the session, before the
+  client closes its websocket (see test_pyengineio_client.py: a hypercorn race);
 * ``flush_close``: on websocket, let the CLOSE packet reach the socket before
   ``disconnect()`` closes it (see below);
 * ``timeout``: seconds before giving up.
@@ -55,6 +59,13 @@ def make_plan(texts: int, binaries: int, max_binary: int, seed: int) -> list[str
     return plan
 
 
+def push_message(k: int) -> str | bytes:
+    """The server-push pattern (the same as in test_pyengineio_client.py)."""
+    if k % 6 == 5:
+        return k.to_bytes(4, "big") + bytes([k & 0xFF]) * ((k * 997) % 60_000)
+    return f"s{k}:" + "x" * (k % 50)
+
+
 def wire_size(message: str | bytes) -> int:
     """Bytes the message takes in a polling payload."""
     if isinstance(message, bytes):
@@ -68,13 +79,21 @@ def describe(message: Any) -> str:
     return f"{type(message).__name__} {str(message)[:40]!r}"
 
 
+class _Done(Exception):
+    pass
+
+
 async def run(config: dict[str, Any]) -> dict[str, Any]:
-    plan = make_plan(config["texts"], config["binaries"], config["max_binary"], config["seed"])
+    if config.get("listen"):
+        plan = [push_message(k) for k in range(config["listen"])]
+    else:
+        plan = make_plan(config["texts"], config["binaries"], config["max_binary"], config["seed"])
     transports = config.get("transports")
     window_count = config.get("window_count") or len(plan) + 1
     window_bytes = config.get("window_bytes") or 1 << 62
     eio = engineio.AsyncClient(handle_sigint=False, request_timeout=10)
     progress = asyncio.Event()
+    disconnected = asyncio.Event()
     received: list[Any] = []
     result: dict[str, Any] = {
         "sent": {"text": 0, "binary": 0},
@@ -116,6 +135,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     async def on_message(data: Any) -> None:  # scheduled as a task per message, in order
         index = len(received)
         received.append(data)
+        result["transport_last_message"] = eio.current_transport
         expected = plan[index] if index < len(plan) else None
         result["received"]["binary" if isinstance(data, bytes) else "text"] += 1
         if data != expected or type(data) is not type(expected):
@@ -134,6 +154,10 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     async def on_disconnect(reason: Any = None) -> None:
         result["disconnect_reason"] = None if reason is None else str(reason)
         progress.set()
+        disconnected.set()
+        if config.get("close_delay") and reason == eio.reason.SERVER_DISCONNECT:
+            # awaited by disconnect() between the server's CLOSE and closing the socket
+            await asyncio.sleep(config["close_delay"])
         if config.get("flush_close") and eio.current_transport == "websocket":
             await asyncio.wait_for(eio.queue.join(), 5)
             result["flushed_close"] = True
@@ -143,6 +167,11 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         async with asyncio.timeout(config.get("timeout", 50)):
             await eio.connect(config["url"], transports=transports)
             result["transport_after_connect"] = eio.transport()
+            if config.get("listen"):
+                # Until the server closes the session. Not eio.wait(): after a CLOSE from
+                # the server its write loop idles until max(pingInterval, pingTimeout) + 5 s.
+                await disconnected.wait()
+                raise _Done
             while len(received) < len(plan):
                 progress.clear()
                 await pump("after-connect", len(plan), window=eio.transport() == "polling")
@@ -152,6 +181,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
                     await progress.wait()
             result["transport_at_end"] = eio.transport()
             await eio.disconnect()
+    except _Done:
+        pass
     except TimeoutError:
         result["timed_out"] = True
         result["sent_total"] = state["next"]
