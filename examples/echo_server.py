@@ -1,10 +1,14 @@
 """An Engine.IO echo server: every message comes back to its sender unchanged.
 
-Run it:  ``python -m examples.echo_server --port 5000``
-or:      ``hypercorn --worker-class trio examples.echo_server:app``
+Run it:  ``python -m examples.echo_server --port 5000`` (from the repository root)
+or:      ``hypercorn --worker-class trio examples.echo_server:app --bind 127.0.0.1:5000``
+Then:    ``python -m examples.echo_client hello world``
+
 Ping settings come from ``--ping-interval``/``--ping-timeout`` (seconds) or the
 ``EIO_PING_INTERVAL``/``EIO_PING_TIMEOUT`` environment variables, so tests can
-run it with short heartbeats.
+run it with short heartbeats. ``--port 0`` picks a free port; the first line
+printed is the URL. Ctrl+C or SIGTERM shuts down gracefully: every client gets
+a CLOSE packet ("server shutdown") before the process exits.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 import trio
 
@@ -41,6 +46,14 @@ app = build_app(
 )
 
 
+async def until_signal() -> None:
+    """Return on the first SIGINT (Ctrl+C) or SIGTERM: serve()'s graceful shutdown trigger."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            print(f"{signal.Signals(signum).name}: shutting down", flush=True)
+            return
+
+
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,7 +69,11 @@ def main() -> None:
     async def run() -> None:
         echo_app = build_app(args.ping_interval, args.ping_timeout)
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(trio_engineio.serve, echo_app, args.host, args.port)
+            binds = await nursery.start(
+                lambda task_status: trio_engineio.serve(
+                    echo_app, args.host, args.port, shutdown_trigger=until_signal, task_status=task_status
+                )
+            )
             print(f"echo server listening on {binds[0]}/engine.io/", flush=True)
 
     trio.run(run)

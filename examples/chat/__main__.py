@@ -1,12 +1,15 @@
 """Start the chat demo on 127.0.0.1 and print the URL to open.
 
-Run it: ``python -m examples.chat [--port 8000]``
+Run it: ``python -m examples.chat [--port 8000]`` (``--port 0`` picks a free port),
+or ``bash scripts/demo.sh``, which installs what is missing first.
+Ctrl+C or SIGTERM shuts down gracefully: every page gets a CLOSE packet.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import trio
@@ -14,6 +17,14 @@ import trio
 import trio_engineio
 
 from .server import build_app, client_build
+
+
+async def until_signal() -> None:
+    """Return on Ctrl+C or SIGTERM: the graceful shutdown trigger for serve()."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            print(f"{signal.Signals(signum).name}: shutting down", flush=True)
+            return
 
 
 def main() -> None:
@@ -28,13 +39,14 @@ def main() -> None:
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(trio_engineio.serve, build_app(), args.host, args.port)
+            binds = await nursery.start(
+                lambda task_status: trio_engineio.serve(
+                    build_app(), args.host, args.port, shutdown_trigger=until_signal, task_status=task_status
+                )
+            )
             print(f"chat demo running: open {binds[0]}/ in a browser (Ctrl+C to stop)", flush=True)
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        pass
+    trio.run(run)
 
 
 if __name__ == "__main__":
