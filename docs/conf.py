@@ -29,6 +29,10 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+
+# docs/bad-inputs.md (the bad-input and fault specification) is Markdown, which this build does
+# not parse: copy it next to the HTML so the how-to index can link to it.
+html_extra_path = [name for name in ("bad-inputs.md",) if (Path(__file__).parent / name).exists()]
 templates_path: list[str] = []
 
 html_theme = "furo"
