@@ -6,8 +6,9 @@
 //   timeoutMs   overall limit (the driver prints {"ok": false, "error": "timed out"} and exits 2)
 //   stepMs      limit for each wait on the page
 //   screenshot  PNG path
-//   mode "chat":    url, message -> opens two pages (two chat members); the first sends
-//                   `message` through the form; waits until both logs show it
+//   mode "chat":    url, message -> opens two pages (two chat members), waits until both are
+//                   connected; the first sends `message` through the form; waits until both
+//                   logs show it
 //   mode "latency": url (with ?count=N) -> waits for the summary table's data-done="true"
 // Prints one JSON line: {"ok": true, ...what the pages showed...} or {"ok": false, "error": ...}.
 "use strict";
@@ -52,7 +53,8 @@ async function chat(context, result) {
   const bob = await context.newPage();
   watch(alice, result.problems);
   watch(bob, result.problems);
-  const open = '#status[data-transport="websocket"][data-state="open"]';
+  // Any transport: the chat must work whether or not the websocket upgrade succeeded.
+  const open = '#status[data-state="open"]';
   await alice.goto(config.url);
   await alice.waitForSelector(open, STEP);
   await bob.goto(config.url);
@@ -106,6 +108,19 @@ async function main() {
     result.ok = true;
   } catch (err) {
     result.error = String(err && err.stack ? err.stack : err);
+    // What each open page showed when it failed, for the test's failure message.
+    result.pagesAtError = [];
+    for (const page of context ? context.pages() : []) {
+      result.pagesAtError.push(
+        await page
+          .evaluate(() => ({
+            url: location.href,
+            status: document.getElementById("status") && document.getElementById("status").textContent,
+            log: [...document.querySelectorAll("#log li")].map((li) => li.textContent),
+          }))
+          .catch((e) => String(e)),
+      );
+    }
   } finally {
     if (context) await context.close().catch(() => {});
     fs.rmSync(userDataDir, { recursive: true, force: true });
