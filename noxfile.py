@@ -65,15 +65,17 @@ def interop(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks with ``python -m benchmarks`` (needs a benchmarks/ package)."""
-    package = ROOT / "benchmarks"
-    if not ((package / "__main__.py").is_file() or (package / "__init__.py").is_file()):
-        session.error(
-            "no benchmarks yet: this session runs `python -m benchmarks`, which needs a "
-            "benchmarks/ package with a __main__.py at the repository root"
-        )
-    session.install("-e", ".[test]")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    """Benchmarks: ``python -m benchmarks`` (~10 min; ``-- --quick`` ~2 min, ``-- --help``).
+
+    Compares trio_engineio with a raw ASGI ceiling and python-engineio (hypercorn,
+    uvicorn); results go to benchmarks/results/. ``nox -s bench -- profile`` runs
+    ``python -m benchmarks.profile`` instead (py-spy and an in-server census).
+    """
+    session.install("-e", ".[bench]")
+    if session.posargs[:1] == ["profile"]:
+        session.run("python", "-m", "benchmarks.profile", *session.posargs[1:])
+    else:
+        session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session

@@ -1,0 +1,54 @@
+"""python-engineio's AsyncServer under the benchmark conventions, as ASGI ``app``.
+
+Serve with ``hypercorn --worker-class asyncio benchmarks.pe_app:app`` or
+``uvicorn benchmarks.pe_app:app``. python-engineio JSON-decodes text that parses
+as JSON; the benchmark payloads are chosen so that none does.
+"""
+
+from __future__ import annotations
+
+import engineio
+
+from ._conventions import MAX_PAYLOAD, parse_push, ping_interval_ms, ping_timeout_ms
+
+eio = engineio.AsyncServer(
+    async_mode="asgi",
+    ping_interval=ping_interval_ms() / 1000,
+    ping_timeout=ping_timeout_ms() / 1000,
+    max_http_buffer_size=MAX_PAYLOAD,
+    cors_allowed_origins="*",
+    logger=False,
+)
+counts: dict[str, int] = {}
+
+
+@eio.on("connect")
+async def connect(sid: str, environ: object) -> None:
+    counts[sid] = 0
+
+
+@eio.on("disconnect")
+async def disconnect(sid: str, *args: object) -> None:
+    counts.pop(sid, None)
+
+
+@eio.on("message")
+async def message(sid: str, data: str | bytes) -> None:
+    if isinstance(data, str) and data:
+        if data[0] == "~":
+            counts[sid] = counts.get(sid, 0) + 1
+            return
+        if data == "?":
+            await eio.send(sid, f"={counts.get(sid, 0)}")
+            return
+        if data[0] == "!":
+            push = parse_push(data)
+            if push is not None:
+                payload = "x" * push[1]
+                for _ in range(push[0]):
+                    await eio.send(sid, payload)
+                return
+    await eio.send(sid, data)
+
+
+app = engineio.ASGIApp(eio)
