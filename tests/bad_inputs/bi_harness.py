@@ -93,6 +93,8 @@ class GuardedApp:
         self.server_errors: list[tuple[Any, Any, int]] = []
         self.statuses: list[int] = []
         self.calls = 0
+        #: Websocket calls still running (their request task has not returned).
+        self.active_websockets = 0
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.calls += 1
@@ -105,11 +107,15 @@ class GuardedApp:
                     self.server_errors.append((scope.get("path"), scope.get("query_string"), status))
             await send(message)
 
+        is_websocket = scope["type"] == "websocket"
+        self.active_websockets += is_websocket
         try:
             await self.app(scope, receive, guarded_send)
         except Exception as exc:  # Cancelled (a BaseException) is legitimate; errors are not
             self.escaped.append(exc)
             raise
+        finally:
+            self.active_websockets -= is_websocket
 
     def check(self) -> None:
         assert self.escaped == [], f"exceptions escaped the ASGI app: {self.escaped!r}"
