@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from bi_harness import (
     RS,
     GuardedApp,
@@ -572,3 +573,21 @@ async def test_g6_many_sessions_disconnected_at_once_registry_empty_no_busy_loop
                 trio.lowlevel.remove_instrument(counter)
         assert not scope.cancelled_caught, f"busy loop: {counter.steps} task steps in 10 idle seconds"
         assert counter.steps < 2000, counter.steps
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server bug (trio convention): Server.send() to a closed or unknown session and "
+    "Connection.send() on a closed session return/raise without a checkpoint, so a sender loop "
+    "`while ...: await server.send(sid, x)` spins without ever yielding (hangs the whole process)",
+)
+async def test_g5_send_after_close_is_still_a_checkpoint(autojump_clock: trio.abc.Clock) -> None:
+    async with engine() as eng:
+        sid = await eng.handshake()
+        conn = eng.server.connection(sid)
+        assert (await eng.post(sid, "1")).text == "ok"
+        await eng.rec.wait_disconnect(sid)
+        with trio.testing.assert_checkpoints():
+            await eng.server.send(sid, "x")  # unknown by now
+        with trio.testing.assert_checkpoints(), pytest.raises(trio_engineio.ConnectionClosed):
+            await conn.send("x")
