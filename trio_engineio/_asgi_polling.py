@@ -183,7 +183,9 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
         while not core.poll_ready():
             await conn._wait_changed()
         nursery.cancel_scope.cancel()
-    return aborted and not core.poll_ready()
+    # A disconnect seen while packets became ready still wins: answering the
+    # dead request would lose them.
+    return aborted
 
 
 async def _read_body(scope: MutableMapping[str, Any], receive: ASGIReceive, limit: int) -> bytes:
@@ -225,7 +227,7 @@ def _cookie_header(server: Server, sid: str) -> Headers:
 
 async def _send_unauthorized(server: Server, send: ASGISend, message: Any, headers: Headers) -> None:
     body = server._options.json.dumps({"message": message}).encode("utf-8")
-    await send_response(send, 401, body, headers, content_type=b"application/json")
+    await send_response(send, 401, body, [*POLLING_HEADERS, *headers], content_type=b"application/json")
 
 
 cookie_header = _cookie_header

@@ -232,6 +232,7 @@ class WebSocketHandler:
 
     async def _pump(self, conn: Connection, socket: _Socket) -> None:
         """Move packets both ways until the session closes or the socket goes away."""
+        flushed = False
         async with trio.open_nursery() as nursery:
 
             async def read_then_stop() -> None:
@@ -239,9 +240,17 @@ class WebSocketHandler:
                 if socket.gone:
                     nursery.cancel_scope.cancel()
 
-            nursery.start_soon(read_then_stop)
-            await self._writer(conn, socket)
-            nursery.cancel_scope.cancel()
+            conn._transport_scopes.add(nursery.cancel_scope)
+            try:
+                nursery.start_soon(read_then_stop)
+                await self._writer(conn, socket)
+                flushed = True
+                nursery.cancel_scope.cancel()
+            finally:
+                conn._transport_scopes.discard(nursery.cancel_scope)
+        if not flushed and conn.closed and not socket.gone:
+            # The peer stopped reading: the last packets could not be flushed in time.
+            socket.gone = True
 
     async def _reader(self, conn: Connection, socket: _Socket) -> None:
         core = conn._core

@@ -261,8 +261,12 @@ class Server:
             return register
         return register(handler)
 
-    async def _trigger(self, event: str, *args: Any) -> Any:
-        """Call a python-engineio-style handler, containing its exceptions."""
+    async def _trigger(self, event: str, *args: Any, fail_closed: bool = False) -> Any:
+        """Call a python-engineio-style handler, containing its exceptions.
+
+        With ``fail_closed`` (the connect handler) a handler that raises
+        refuses the session instead of letting it in.
+        """
         handler = self._handlers.get(event)
         if handler is None:
             return None
@@ -277,7 +281,7 @@ class Server:
             except Exception:
                 self._handler_errors += 1
                 self.logger.exception("%s handler failed for session %s", event, args[0] if args else "?")
-                return None
+                return "Unauthorized" if fail_closed else None
 
     async def _call_handler(self, handler: ConnectionHandler, conn: Connection) -> None:
         try:
@@ -389,7 +393,7 @@ class Server:
         try:
             with trio.move_on_after(self._options.connect_timeout) as timeout:
                 try:
-                    result = await self._trigger("connect", conn.sid, conn.environ)
+                    result = await self._trigger("connect", conn.sid, conn.environ, fail_closed=True)
                 except ConnectionRefusedError as refused:
                     result = refused.error_message
                     if result is True or result is None:
@@ -441,8 +445,11 @@ class Server:
             self.logger.exception("%s handler failed for session %s", event, sid)
 
     async def _finish_disconnect(self, conn: Connection, reason: str) -> None:
+        # Shielded (and bounded): the disconnect handler runs once even when the
+        # server nursery is being cancelled.
         try:
-            with trio.move_on_after(self._options.shutdown_timeout):
+            deadline = trio.current_time() + self._options.shutdown_timeout
+            with trio.CancelScope(deadline=deadline, shield=True):
                 await self._trigger("disconnect", conn.sid, reason)
         finally:
             self._forget(conn)

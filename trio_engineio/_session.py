@@ -10,7 +10,6 @@ core and wake each other through :meth:`Connection._notify`.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._exceptions import ConnectionClosed
-from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted, UpgradeCompleted
+from .protocol.events import (
+    Event,
+    MessageReceived,
+    PongReceived,
+    SessionClosed,
+    UpgradeAborted,
+    UpgradeCompleted,
+)
 from .protocol.packets import Packet
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
@@ -32,6 +38,9 @@ logger = logging.getLogger("trio_engineio.server")
 
 #: How long a handler may keep running after its session closed before it is cancelled.
 HANDLER_CLOSE_GRACE = 5.0
+#: How long a transport may take to flush its last packets after the session closed
+#: (a peer that stopped reading would otherwise hold the request task forever).
+TRANSPORT_CLOSE_GRACE = 2.0
 #: How long a server-closed polling session waits for a GET to collect its CLOSE packet.
 POLL_CLOSE_GRACE = 2.0
 
@@ -91,6 +100,8 @@ class Connection:
         self._probe_scopes: set[trio.CancelScope] = set()
         self._session_scope: trio.CancelScope | None = None
         self._heartbeat_scope = trio.CancelScope()
+        self._heartbeat_sleep = trio.CancelScope()
+        self._transport_scopes: set[trio.CancelScope] = set()
         self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
 
     # ------------------------------------------------------------ public API
@@ -292,6 +303,9 @@ class Connection:
         self._incoming_send.close()
         for scope in self._probe_scopes:
             scope.cancel()
+        flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
+        for scope in self._transport_scopes:
+            scope.deadline = min(scope.deadline, flush_deadline)
         self._closed.set()
         self._notify()
         self._server._session_closed(self, info)
@@ -304,6 +318,8 @@ class Connection:
                 messages.append(event.data)
             elif isinstance(event, SessionClosed):
                 pass  # applied after the messages before it were delivered
+            elif isinstance(event, PongReceived):
+                self._reschedule_heartbeat()
             elif isinstance(event, UpgradeCompleted | UpgradeAborted):
                 self._notify()
         return messages
@@ -369,14 +385,17 @@ class Connection:
             and info.reason is CloseReason.SERVER_DISCONNECT
         )
 
+    def _reschedule_heartbeat(self) -> None:
+        """Move the heartbeat's wake-up to the core's current deadline (e.g. after a PONG)."""
+        self._heartbeat_sleep.deadline = self._core.next_deadline()
+
     async def _heartbeat(self) -> None:
         with self._heartbeat_scope:
             core = self._core
             while not core.closed:
-                deadline = core.next_deadline()
-                if deadline == math.inf:
+                with trio.CancelScope(deadline=core.next_deadline()) as sleep:
+                    self._heartbeat_sleep = sleep
                     await trio.sleep_forever()
-                await trio.sleep_until(deadline)
                 had_outgoing = core.has_outgoing()
                 events = core.handle_timeout(trio.current_time())
                 if core.closed:

@@ -491,13 +491,17 @@ def test_upgrade_happy_path_with_pending_get() -> None:
     assert not s.closed
 
 
-def test_e3_get_arriving_while_probed_is_released_by_the_upgrade() -> None:
+def test_e3_get_arriving_while_probed_is_answered_at_once() -> None:
+    # The client's last poll can reach the server after its 2probe; holding it
+    # would stall the upgrade (the client waits for that poll before sending 5).
     s = probed(make())
+    s.send_message("kept for the websocket")
     s.begin_get()
-    assert not s.poll_ready()
-    s.receive_upgrade_packet(UPGRADE, 2.0)
     assert s.poll_ready()
     assert s.take_poll_payload() == [NOOP]
+    s.end_get()
+    s.receive_upgrade_packet(UPGRADE, 2.0)
+    assert s.take_outgoing() == [msg("kept for the websocket")]
 
 
 def test_polling_while_probed_gets_noop_and_keeps_the_queue() -> None:
@@ -544,7 +548,8 @@ def test_nothing_lost_or_reordered_across_the_upgrade() -> None:
     ]
 
 
-messages = st.lists(st.text(max_size=3) | st.binary(max_size=3), max_size=4)
+# Text with the record separator cannot go over polling (send_message refuses it).
+messages = st.lists(st.text(max_size=3).filter(lambda t: "\x1e" not in t) | st.binary(max_size=3), max_size=4)
 
 
 @given(

@@ -517,3 +517,18 @@ async def test_c4_compression_honours_q_values(autojump_clock: trio.abc.Clock) -
 def test_unknown_option_is_type_error() -> None:
     with pytest.raises(TypeError):
         trio_engineio.Server(async_mode="asgi")  # type: ignore[call-arg]
+
+
+async def test_get_arriving_after_probe_is_released_at_once(autojump_clock: trio.abc.Clock) -> None:
+    """The client's last poll may reach the server after its 2probe: answer it with a NOOP."""
+    async with running(echo=False) as (server, _rec, http):
+        sid = (await handshake(http))["sid"]
+        async with open_websocket(http.app, websocket_url(sid)) as ws:  # type: ignore[attr-defined]
+            await ws.send("2probe")
+            assert await ws.receive() == "3probe"
+            start = trio.current_time()
+            assert (await http.get(polling_url(sid))).text == "6"
+            assert trio.current_time() == start
+            await server.send(sid, "after")
+            await ws.send("5")
+            assert await ws.receive() == "4after"

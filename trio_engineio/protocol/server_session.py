@@ -194,8 +194,14 @@ class ServerSession:
         self._get_pending = True
 
     def poll_ready(self) -> bool:
-        """True when the pending GET can be answered now."""
-        return bool(self._outgoing) or self._noop_due or self.closed
+        """True when the pending GET can be answered now.
+
+        While an upgrade is probed every GET is answered at once with a NOOP:
+        the client's last poll may reach the server after its ``2probe``.
+        """
+        return (
+            bool(self._outgoing) or self._noop_due or self.closed or self.upgrade_state is UpgradeState.PROBED
+        )
 
     def take_poll_payload(self) -> list[Packet]:
         """The packets that answer the pending GET (never empty when ready).
