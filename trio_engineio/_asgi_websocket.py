@@ -32,6 +32,8 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+#: How long closing a websocket may wait for the peer's close frame.
+CLOSE_HANDSHAKE_TIMEOUT = 1.0
 
 
 async def reject_websocket(
@@ -99,12 +101,20 @@ class _Socket:
         return False
 
     async def close(self) -> None:
+        """Send the close frame, then wait (briefly) for the peer's close.
+
+        Returning from the ASGI call while the peer's close frame is still
+        being answered lets hypercorn 0.18's trio worker call ``send_eof``
+        concurrently with that answer, which raises ``BusyResourceError`` out of
+        its server loop. Waiting for ``websocket.disconnect`` closes that window.
+        """
         if self.gone:
             return
         self.gone = True
-        with trio.move_on_after(1) as scope:
-            scope.shield = True
+        with trio.CancelScope(deadline=trio.current_time() + CLOSE_HANDSHAKE_TIMEOUT, shield=True):
             await self.send({"type": "websocket.close", "code": self.close_code})
+            while (await self.receive())["type"] != "websocket.disconnect":
+                pass
 
 
 class WebSocketHandler:

@@ -102,6 +102,8 @@ class TestWebSocket:
         message = await self._from_app_receive.receive()
         if message["type"] == "websocket.close":
             self.close_code = int(message.get("code", 1000))
+            # Answer the close handshake, as a real client's websocket library does.
+            await self.close(self.close_code)
             raise WebSocketClosed(self.close_code, str(message.get("reason") or ""))
         text = message.get("text")
         return text if text is not None else bytes(message["bytes"])
