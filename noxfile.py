@@ -79,6 +79,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """Soak the server: ``python -m tests.bad_inputs.soak`` (100 000 cycles, 5 000 idle websockets).
+
+    Smaller runs: ``nox -s soak -- --cycles 10000 --idle 2000``.
+    """
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.bad_inputs.soak", *session.posargs)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """Tests marked or named ``fuzz``, with the long hypothesis profile (HYPOTHESIS_PROFILE=long)."""
     session.install("-e", ".[test]")
