@@ -53,8 +53,8 @@ async function chat(context, result) {
   const bob = await context.newPage();
   watch(alice, result.problems);
   watch(bob, result.problems);
-  // Any transport: the chat must work whether or not the websocket upgrade succeeded.
-  const open = '#status[data-state="open"]';
+  // A browser starts on polling and must end up upgraded to websocket.
+  const open = '#status[data-state="open"][data-transport="websocket"]';
   await alice.goto(config.url);
   await alice.waitForSelector(open, STEP);
   await bob.goto(config.url);

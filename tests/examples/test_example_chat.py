@@ -23,8 +23,7 @@ async def test_chat_between_two_pages(start_example: StartExample) -> None:
 
     alice, bob = result["alice"], result["bob"]
     for page in (alice, bob):
-        # Usually "websocket"; "polling" when the upgrade fails (see the many_clients xfail).
-        assert page["status"]["transport"] in ("polling", "websocket")
+        assert page["status"]["transport"] == "websocket"
         assert page["status"]["state"] == "open"
         assert page["status"]["text"].startswith("connected as guest-")
         assert any(line.endswith(f": {message}") for line in page["log"]), page["log"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from examples_harness import FAST_PINGS, RunExample, StartExample
 
 #: open_client's default close_timeout: the most leaving a cancelled block may take.
@@ -55,12 +54,6 @@ async def test_timeout_cancels_every_client_and_each_closes(
     await run_many(start_example, run_example, seconds=1.5)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent: a GET that reaches the server after the 2probe is answered only at the"
-    " next PING (ServerSession.poll_ready() ignores the PROBED state), so the upgrade stalls on"
-    " polling and messages wait",
-)
 async def test_every_message_is_echoed_before_the_timeout(
     start_example: StartExample, run_example: RunExample
 ) -> None:
