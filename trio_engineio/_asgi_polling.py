@@ -182,6 +182,8 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
         nursery.start_soon(watch_disconnect)
         while not core.poll_ready():
             await conn._wait_changed()
+        # Let a disconnect that arrived together with the packets be seen first.
+        await trio.lowlevel.cancel_shielded_checkpoint()
         nursery.cancel_scope.cancel()
     # A disconnect seen while packets became ready still wins: answering the
     # dead request would lose them.

@@ -144,7 +144,8 @@ class WebSocketHandler:
                 await reject_websocket(scope, send, 401, body, extra_headers)
                 return
             headers = [*extra_headers, *cookie_header(server, conn.sid)]
-            await send({"type": "websocket.accept", "headers": headers})
+            if not await _accept(conn, send, headers, scope):
+                return
             open_packet = Packet(PacketType.OPEN, conn._core.handshake.encode(server._options.json.dumps))
             try:
                 await socket.send_packet(open_packet)
@@ -161,7 +162,8 @@ class WebSocketHandler:
         except RemoteProtocolError as exc:
             raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
         try:
-            await send({"type": "websocket.accept", "headers": list(extra_headers)})
+            if not await _accept(conn, send, list(extra_headers), scope):
+                return
             if not await self._probe(conn, socket):
                 return
             await self._run_session_socket(conn, socket)
@@ -319,3 +321,26 @@ class WebSocketHandler:
         ):
             socket.close_code = CLOSE_GOING_AWAY
         await socket.close()
+
+
+async def _accept(
+    conn: Connection, send: ASGISend, headers: Headers, scope: MutableMapping[str, Any]
+) -> bool:
+    """Accept the websocket; False (and the session closed or left alone) if the server can't.
+
+    hypercorn raises from ``websocket.accept`` when the upgrade request was
+    malformed (e.g. bytes after it): that request is over, the server is not.
+    """
+    try:
+        await send({"type": "websocket.accept", "headers": headers})
+    except Exception as exc:
+        conn._server.logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
+        if conn.transport == "websocket" and not conn._core.upgrading:
+            conn.close(CloseReason.TRANSPORT_ERROR, "websocket accept failed")
+        rejected = RequestRejected(ErrorCode.BAD_REQUEST, "websocket accept failed")
+        try:
+            await reject_websocket(scope, send, rejected.status, rejected.body())
+        except Exception:
+            pass
+        return False
+    return True

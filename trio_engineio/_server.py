@@ -487,6 +487,7 @@ class Server:
         conn = self._sessions.get(sid)
         if conn is None:
             self.logger.warning("cannot send to session %.40r: unknown session", sid)
+            await trio.lowlevel.checkpoint()
             return
         try:
             await conn.send(data)

@@ -172,6 +172,7 @@ class Connection:
         message = self._server._encode_message(data)
         options = self._server._options
         core = self._core
+        await trio.lowlevel.checkpoint()
         while (
             core.buffered_messages >= options.max_buffered_messages
             or core.buffered_bytes >= options.max_buffered_bytes
@@ -406,6 +407,11 @@ class Connection:
     async def _run_handler(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
         try:
             await self._server._call_handler(handler, self)
+        except trio.Cancelled:
+            # Only the server nursery's cancellation reaches an open session's handler.
+            if not self._core.closed:
+                self.close(CloseReason.SERVER_SHUTDOWN, "server nursery cancelled")
+            raise
         finally:
             self._incoming_receive.close()
             if not self._core.closed:

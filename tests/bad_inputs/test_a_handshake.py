@@ -277,11 +277,6 @@ async def test_a9_connect_handler_refuses_or_is_slow_401_json(
         assert eng.rec.disconnects == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a connect handler that raises is logged and the session is ACCEPTED "
-    "(Server._trigger swallows the exception and returns None); checklist A9 says 401/403",
-)
 async def test_a9_connect_handler_raises_is_refused(autojump_clock: trio.abc.Clock) -> None:
     async with engine(handler_errors=2) as eng:
 

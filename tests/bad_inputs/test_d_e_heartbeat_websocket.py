@@ -150,11 +150,6 @@ async def test_d3_blocking_handler_does_not_stall_heartbeats(autojump_clock: tri
             1,
             5,
             (1000, 5000),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="server bug: with pingInterval < pingTimeout the heartbeat task keeps sleeping "
-                "until the old PONG deadline after a PONG, so PINGs come every pingTimeout, not pingInterval",
-            ),
         ),
     ],
 )
@@ -357,11 +352,6 @@ async def test_e6_polling_only_server_refuses_websocket_before_accept(autojump_c
             assert (refused.value.status, json.loads(refused.value.body)["code"]) == (400, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: after the session closed (ping timeout) the websocket request task stays "
-    "blocked forever in send() to a peer that does not read; nothing cancels the writer",
-)
 async def test_e8_client_that_never_reads_is_bounded_and_the_writer_exits(
     autojump_clock: trio.abc.Clock,
 ) -> None:

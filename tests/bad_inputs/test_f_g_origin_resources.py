@@ -229,11 +229,6 @@ async def test_f7_every_polling_response_carries_no_store_and_nosniff(autojump_c
             assert response.header(b"x-content-type-options") == b"nosniff", response
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the 401 answer of a refused polling handshake (connect handler) lacks "
-    "Cache-Control: no-store and X-Content-Type-Options: nosniff (_send_unauthorized skips POLLING_HEADERS)",
-)
 async def test_f7_refused_handshake_401_carries_no_store_and_nosniff(autojump_clock: trio.abc.Clock) -> None:
     async with engine() as eng:
         eng.server.on("connect", lambda sid, environ: sid in eng.bystander_sids)
@@ -362,12 +357,6 @@ async def _g3_sessions(app: Any, http: Any, nursery: trio.Nursery, results: dict
         "async-with",
         pytest.param(
             "cancel-run",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="server bug: when the nursery running server.run() is cancelled, no disconnect "
-                "handler runs (Server._session_finished starts _finish_disconnect in the cancelled server "
-                "nursery; _trigger's limiter checkpoint raises Cancelled before the handler is called)",
-            ),
         ),
         "lifespan",
     ],
@@ -575,12 +564,6 @@ async def test_g6_many_sessions_disconnected_at_once_registry_empty_no_busy_loop
         assert counter.steps < 2000, counter.steps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug (trio convention): Server.send() to a closed or unknown session and "
-    "Connection.send() on a closed session return/raise without a checkpoint, so a sender loop "
-    "`while ...: await server.send(sid, x)` spins without ever yielding (hangs the whole process)",
-)
 async def test_g5_send_after_close_is_still_a_checkpoint(autojump_clock: trio.abc.Clock) -> None:
     async with engine() as eng:
         sid = await eng.handshake()
