@@ -45,14 +45,15 @@ class ASGIApp:
         server: Server,
         other_asgi_app: ASGIApplication | None = None,
         static_files: StaticFiles | None = None,
-        engineio_path: str = "engine.io",
+        engineio_path: str | None = "engine.io",
         on_startup: Hook = None,
         on_shutdown: Hook = None,
     ) -> None:
         self.server = server
         self.other_asgi_app = other_asgi_app
         self.static_files = dict(static_files or {})
-        self.engineio_path = "/" + engineio_path.strip("/")
+        #: ``None`` routes every path to the Engine.IO server (as in python-engineio).
+        self.engineio_path = None if engineio_path is None else "/" + engineio_path.strip("/")
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self._polling = PollingHandler(server)
@@ -67,7 +68,8 @@ class ASGIApp:
         if kind not in ("http", "websocket"):
             return
         path = _app_path(scope)
-        if path == self.engineio_path or path == self.engineio_path + "/":
+        engine = self.engineio_path
+        if engine is None or path == engine or path == engine + "/":
             await self._engineio(scope, receive, send)
         elif kind == "http" and self._static_target(path) is not None:
             await self._static(scope, send, path)

@@ -14,6 +14,7 @@ import trio
 from ._compression import choose_encoding, compress
 from ._environ import build_environ
 from ._http import ASGIReceive, ASGISend, Headers, header_value, send_response
+from ._options import cookie_value_ok
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.packets import Packet, PacketType, decode_payload, encode_payload
 from .protocol.query import ErrorCode, RequestRejected
@@ -214,15 +215,38 @@ async def _read_body(scope: MutableMapping[str, Any], receive: ASGIReceive, limi
             return b"".join(chunks)
 
 
+_COOKIE_ATTRIBUTES = {
+    "path": "Path",
+    "domain": "Domain",
+    "httponly": "HttpOnly",
+    "samesite": "SameSite",
+    "secure": "Secure",
+    "max-age": "Max-Age",
+    "expires": "Expires",
+    "partitioned": "Partitioned",
+}
+
+
 def _cookie_header(server: Server, sid: str) -> Headers:
     options = server._options.cookie
     if options is None:
         return []
     parts = [f"{options['name']}={sid}"]
     for key, value in options.items():
-        if key == "name" or value is None or value is False:
+        if key == "name":
             continue
-        attribute = {"httponly": "HttpOnly", "samesite": "SameSite", "path": "Path"}.get(key, key)
+        if callable(value):
+            try:
+                value = value()
+            except Exception:
+                server.logger.exception("cookie attribute %r callable failed; attribute left out", key)
+                continue
+            if not cookie_value_ok(value):
+                server.logger.error("cookie attribute %r callable returned %.40r; left out", key, value)
+                continue
+        if value is None or value is False:
+            continue
+        attribute = _COOKIE_ATTRIBUTES.get(key, key)
         parts.append(attribute if value is True else f"{attribute}={value}")
     return [(b"set-cookie", "; ".join(parts).encode("latin-1"))]
 

@@ -8,9 +8,11 @@ Requests without an ``Origin`` header (non-browser clients) are accepted.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from ._environ import build_environ
 from ._http import Headers, header_value
 from ._options import OriginPolicy
 
@@ -68,7 +70,7 @@ def check_origin(
     Raises :class:`OriginRefused` for a refused or malformed Origin.
     """
     raw = header_value(scope, b"origin")
-    if raw is None:
+    if raw is None or (policy is not None and not callable(policy) and len(policy) == 0):
         return None
     if not raw or any(c < 0x21 or c > 0x7E for c in raw):
         raise OriginRefused(raw, malformed=True)
@@ -82,7 +84,10 @@ def check_origin(
         raise OriginRefused(raw)
     if callable(policy):
         try:
-            allowed = bool(policy(origin))
+            if _takes_two_arguments(policy):
+                allowed = bool(policy(origin, build_environ(scope)))
+            else:
+                allowed = bool(policy(origin))
         except Exception:
             allowed = False
         if allowed:
@@ -92,6 +97,15 @@ def check_origin(
     if any(_normalise(candidate) == normalised for candidate in policy):
         return raw
     raise OriginRefused(raw)
+
+
+def _takes_two_arguments(function: Any) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 def cors_headers(origin: bytes | None, *, credentials: bool) -> Headers:

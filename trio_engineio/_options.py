@@ -21,8 +21,9 @@ class JSONModule(Protocol):
     def loads(self, s: str | bytes, /, *args: Any, **kwargs: Any) -> Any: ...
 
 
-#: ``None`` (same origin), ``"*"`` (any), a list of origins, or a predicate.
-OriginPolicy = str | Sequence[str] | Callable[[str], bool] | None
+#: ``None`` (same origin), ``"*"`` (any), a list of origins (``[]``: no CORS handling at
+#: all, as in python-engineio), or a predicate ``(origin)`` or ``(origin, environ)``.
+OriginPolicy = str | Sequence[str] | Callable[..., bool] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,8 @@ def _cookie_options(cookie: str | dict[str, Any] | None) -> dict[str, Any] | Non
     if isinstance(cookie, str):
         options: dict[str, Any] = {"name": cookie}
     elif isinstance(cookie, dict):
-        options = dict(cookie)
+        # Attribute names are case-insensitive ("SameSite" and "samesite" are one attribute).
+        options = {str(key).lower(): value for key, value in cookie.items()}
     else:
         raise TypeError("cookie must be a name (str), a dict of attributes, or None")
     options.setdefault("name", "io")
@@ -160,9 +162,18 @@ def _cookie_options(cookie: str | dict[str, Any] | None) -> dict[str, Any] | Non
     options.setdefault("httponly", True)
     options.setdefault("samesite", "Lax")
     for key, value in options.items():
-        if isinstance(value, str) and (_COOKIE_FORBIDDEN & set(value) or not value.isprintable()):
-            raise ValueError(f"cookie attribute {key!r} contains a forbidden character")
+        if not cookie_value_ok(value) and not callable(value):
+            raise ValueError(
+                f"cookie attribute {key!r} must be a str without ';', CR, LF, a bool or a callable"
+            )
     return options
+
+
+def cookie_value_ok(value: Any) -> bool:
+    """Whether ``value`` can be written as a cookie attribute (callables are checked once called)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return True
+    return isinstance(value, str) and not (_COOKIE_FORBIDDEN & set(value)) and value.isprintable()
 
 
 def _origin_policy(policy: OriginPolicy) -> OriginPolicy:
@@ -173,4 +184,6 @@ def _origin_policy(policy: OriginPolicy) -> OriginPolicy:
     origins = tuple(policy)
     if not all(isinstance(o, str) for o in origins):
         raise TypeError("cors_allowed_origins must contain strings")
+    if "*" in origins:
+        return "*"
     return origins

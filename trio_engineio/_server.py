@@ -50,6 +50,17 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         return self.args[0] if len(self.args) == 1 else list(self.args)
 
 
+def _positional_arity(function: Callable[..., Any]) -> int | None:
+    """How many positional arguments ``function`` takes (``None``: any number or unknown)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
 def _not_running() -> RequestRejected:
     return RequestRejected(
         ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
@@ -253,6 +264,9 @@ class Server:
         def register(function: HandlerT) -> HandlerT:
             if event in LIFECYCLE_EVENTS:
                 self._lifecycle_handlers[event] = function
+            elif event == "disconnect" and _positional_arity(function) == 1:
+                # python-engineio < 4.11 style: disconnect(sid), no reason.
+                self._handlers[event] = lambda sid, reason: function(sid)
             else:
                 self._handlers[event] = function
             return function
