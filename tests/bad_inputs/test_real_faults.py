@@ -298,17 +298,6 @@ async def test_e3_real_client_vanishes_mid_upgrade(how: str) -> None:
 @pytest.mark.parametrize(
     "attack",
     [
-        pytest.param(
-            "trailing bytes",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="server bug: with bytes after the upgrade request, send(websocket.accept) raises "
-                "h11.LocalProtocolError ('Received server _SWITCH_UPGRADE event without a pending "
-                "proposal'); "
-                "it escapes the ASGI app, and the session registered before the accept is never attached "
-                "nor closed: it lingers until its ping timeout",
-            ),
-        ),
         "rsv1 bit",
         "rsv3 bit",
         "unmasked frame",
@@ -322,31 +311,22 @@ async def test_e7_malformed_websocket_traffic_is_rejected_server_survives(attack
             opened = set(eng.server._sessions)
             stream = await trio.open_tcp_stream(eng.host, eng.port)
             async with stream:
-                if attack == "trailing bytes":
-                    await stream.send_all(ws_request(eng) + b"\x81\x85GARBAGE-NOT-A-FRAME\r\n\r\n")
-                    with trio.fail_after(3):
-                        answer = await read_until(stream, b"\r\n\r\n")
-                        # refused outright, or upgraded and then closed for the garbage
-                        assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 101")), answer[:200]
-                        if answer.startswith(b"HTTP/1.1 101"):
-                            answer = await read_until_close_frame(stream, answer.split(b"\r\n\r\n", 1)[1])
-                else:
-                    await stream.send_all(ws_request(eng))
-                    assert (await read_until(stream, b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-                    bad = {
-                        "rsv1 bit": frame(b"4hello", rsv=4),
-                        "rsv3 bit": frame(b"4hello", rsv=1),
-                        "unmasked frame": frame(b"4hello", masked=False),
-                        "reserved opcode": frame(b"4hello", opcode=3),
-                        "oversized control frame": frame(b"x" * 200, opcode=9),
-                    }[attack]
-                    await stream.send_all(bad)
-                    with trio.fail_after(3):
-                        await read_until_close_frame(stream)
+                await stream.send_all(ws_request(eng))
+                assert (await read_until(stream, b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+                bad = {
+                    "rsv1 bit": frame(b"4hello", rsv=4),
+                    "rsv3 bit": frame(b"4hello", rsv=1),
+                    "unmasked frame": frame(b"4hello", masked=False),
+                    "reserved opcode": frame(b"4hello", opcode=3),
+                    "oversized control frame": frame(b"x" * 200, opcode=9),
+                }[attack]
+                await stream.send_all(bad)
+                with trio.fail_after(3):
+                    await read_until_close_frame(stream)
             new = set(eng.server._sessions) - opened
             for sid in new:
                 reason = await eng.rec.wait_disconnect(sid, limit=2)
-                assert reason in ("transport close", "parse error"), reason
+                assert reason in ("transport close", "parse error", "transport error"), reason
             assert all(message != "hello" for _, message in eng.rec.messages)
             await survives(eng)
 
@@ -376,8 +356,38 @@ async def slow_consumer(eng: RealEngine, stream: trio.SocketStream, sid: str, be
 
 @pytest.mark.xfail(
     strict=True,
+    reason="server bug (race, about 1 attempt in 3): bytes after the websocket upgrade request; "
+    "hypercorn answers 101 and then drops the connection, but the session opened for it is not "
+    "closed (still registered 2 s later, until its ping timeout)",
+)
+async def test_e7_trailing_bytes_after_the_upgrade_request_leave_no_session() -> None:
+    with trio.fail_after(40):
+        async with real_engine() as eng:
+            leaked: list[tuple[str, bytes]] = []
+            for _ in range(8):
+                opened = set(eng.server._sessions)
+                stream = await trio.open_tcp_stream(eng.host, eng.port)
+                async with stream:
+                    await stream.send_all(ws_request(eng) + b"\x81\x85GARBAGE-NOT-A-FRAME\r\n\r\n")
+                    with trio.fail_after(3):
+                        answer = await read_until(stream, b"\r\n\r\n")
+                        assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 101")), answer[:200]
+                        if answer.startswith(b"HTTP/1.1 101"):
+                            answer = await read_until_close_frame(stream, answer.split(b"\r\n\r\n", 1)[1])
+                for sid in set(eng.server._sessions) - opened:
+                    with trio.move_on_after(2):
+                        reason = await eng.rec.wait_disconnect(sid)
+                        assert reason in ("transport close", "parse error", "transport error"), reason
+                        continue
+                    leaked.append((sid, answer[-60:]))
+            assert leaked == [], leaked
+            await survives(eng)
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="server bug: after a slow consumer's session closed (ping timeout) its websocket request "
-    "task stays blocked in send() to hypercorn until the TCP connection dies; the writer never exits",
+    "task stays blocked in send() to hypercorn (still running 10 s later) until the TCP connection dies",
 )
 async def test_e8_real_slow_consumer_bounded_writer_exits_disconnect_once() -> None:
     with trio.fail_after(QUICK):
