@@ -161,6 +161,7 @@ class WebSocketHandler:
             conn._core.start_upgrade(trio.current_time())
         except RemoteProtocolError as exc:
             raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
+        conn._reschedule_heartbeat()
         try:
             if not await _accept(conn, send, list(extra_headers), scope):
                 return

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._exceptions import ConnectionClosed
+from ._heartbeats import HeartbeatScheduler
 from ._hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from ._options import JSONModule, OriginPolicy, ServerOptions
 from ._session import Connection
@@ -213,6 +214,8 @@ class Server:
         self._all_finished = trio.Event()
         self._all_finished.set()
         self._stopping = False
+        self._heartbeats = HeartbeatScheduler()
+        self._heartbeat_scope = trio.CancelScope()
 
     # --------------------------------------------------------------- options
     @property
@@ -300,6 +303,8 @@ class Server:
     async def _call_handler(self, handler: ConnectionHandler, conn: Connection) -> None:
         try:
             await handler(conn)
+        except ConnectionClosed:
+            self.logger.debug("handler of session %s ended by the close", conn.sid)
         except Exception:
             self._handler_errors += 1
             self.logger.exception("handler failed for session %s", conn.sid)
@@ -315,7 +320,14 @@ class Server:
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
         self._stopping = False
+        self._heartbeats = HeartbeatScheduler()
+        self._heartbeat_scope = trio.CancelScope()
+        nursery.start_soon(self._run_heartbeats)
         return self
+
+    async def _run_heartbeats(self) -> None:
+        with self._heartbeat_scope:
+            await self._heartbeats.run()
 
     async def __aexit__(
         self,
@@ -327,6 +339,7 @@ class Server:
             with trio.CancelScope(shield=True):
                 await self.shutdown()
         finally:
+            self._heartbeat_scope.cancel()
             self._nursery = None
             result = await self._nursery_manager.__aexit__(exc_type, exc, tb)
         return result
@@ -366,8 +379,7 @@ class Server:
         with trio.move_on_after(self._options.shutdown_timeout):
             await self._all_finished.wait()
         for conn in list(self._running):
-            if conn._session_scope is not None:
-                conn._session_scope.cancel()
+            conn._handler_scope.cancel()
         with trio.move_on_after(self._options.shutdown_timeout):
             await self._all_finished.wait()
 
@@ -427,6 +439,7 @@ class Server:
             self._all_finished = trio.Event()
             handler = self._handler or self._dispatch_messages
             await self._nursery.start(conn._run, handler)
+            conn._reschedule_heartbeat()
             self.logger.info("session %s opened (%s)", conn.sid, conn.transport)
             return None
         except BaseException:
@@ -438,13 +451,13 @@ class Server:
         """Called once when a session gets its close reason."""
         self._closed_reasons[info.reason.value] += 1
 
-    def _session_finished(self, conn: Connection) -> None:
-        """Called once when a session's tasks are done; fires ``disconnect``."""
+    async def _session_finished(self, conn: Connection) -> None:
+        """Called once by a session's task when it is done; fires ``disconnect``."""
         if self._sessions.get(conn.sid) is conn:
             del self._sessions[conn.sid]
-        if self._nursery is not None and "disconnect" in self._handlers:
+        if "disconnect" in self._handlers:
             info = conn.close_info or CloseInfo(CloseReason.SERVER_SHUTDOWN)
-            self._nursery.start_soon(self._finish_disconnect, conn, DisconnectReason.from_info(info))
+            await self._finish_disconnect(conn, DisconnectReason.from_info(info))
         else:
             self._forget(conn)
 

@@ -10,6 +10,7 @@ core and wake each other through :meth:`Connection._notify`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
 if TYPE_CHECKING:
+    from ._heartbeats import _Booking
     from ._server import Server
 
 __all__ = ["Connection", "SessionStatistics"]
@@ -98,9 +100,9 @@ class Connection:
         )
         self._incoming_send, self._incoming_receive = incoming
         self._probe_scopes: set[trio.CancelScope] = set()
-        self._session_scope: trio.CancelScope | None = None
-        self._heartbeat_scope = trio.CancelScope()
-        self._heartbeat_sleep = trio.CancelScope()
+        self._handler_scope = trio.CancelScope()
+        self._booked_deadline = math.inf
+        self._booking: _Booking | None = None
         self._transport_scopes: set[trio.CancelScope] = set()
         self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
 
@@ -304,6 +306,10 @@ class Connection:
         self._incoming_send.close()
         for scope in self._probe_scopes:
             scope.cancel()
+        self._server._heartbeats.drop(self)
+        self._handler_scope.deadline = min(
+            self._handler_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
+        )
         flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
         for scope in self._transport_scopes:
             scope.deadline = min(scope.deadline, flush_deadline)
@@ -348,27 +354,26 @@ class Connection:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """The session's own nursery: heartbeat and handler; ends after the close."""
+        """The session's one task, in the server nursery: run the handler, then finish.
+
+        The handler gets ``HANDLER_CLOSE_GRACE`` seconds after the close to
+        return before it is cancelled; a server-closed polling session then
+        waits (briefly) for the client to collect its CLOSE; last, the
+        ``disconnect`` handler runs once.
+        """
         try:
-            async with trio.open_nursery() as nursery:
-                self._session_scope = nursery.cancel_scope
-                nursery.start_soon(self._heartbeat)
-                nursery.start_soon(self._run_handler, handler)
+            with self._handler_scope:
                 task_status.started()
-                await self._closed.wait()
-                if self._awaits_final_poll():
-                    with trio.move_on_after(POLL_CLOSE_GRACE):
-                        while not self._core.final_packets_sent:
-                            await self._wait_changed()
-                nursery.cancel_scope.deadline = min(
-                    nursery.cancel_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
-                )
-                self._heartbeat_scope.cancel()
+                await self._run_handler(handler)
+            if self._awaits_final_poll():
+                with trio.move_on_after(POLL_CLOSE_GRACE):
+                    while not self._core.final_packets_sent:
+                        await self._wait_changed()
         finally:
             if not self._core.closed:
                 self.close(CloseReason.SERVER_SHUTDOWN)
             self._finished.set()
-            self._server._session_finished(self)
+            await self._server._session_finished(self)
 
     def _awaits_final_poll(self) -> bool:
         """True when a server-side close should wait for the client's next GET.
@@ -387,22 +392,22 @@ class Connection:
         )
 
     def _reschedule_heartbeat(self) -> None:
-        """Move the heartbeat's wake-up to the core's current deadline (e.g. after a PONG)."""
-        self._heartbeat_sleep.deadline = self._core.next_deadline()
+        """Book a wake-up at the core's current deadline (after a PONG, an upgrade start)."""
+        self._server._heartbeats.schedule(self, self._core.next_deadline())
 
-    async def _heartbeat(self) -> None:
-        with self._heartbeat_scope:
-            core = self._core
-            while not core.closed:
-                with trio.CancelScope(deadline=core.next_deadline()) as sleep:
-                    self._heartbeat_sleep = sleep
-                    await trio.sleep_forever()
-                had_outgoing = core.has_outgoing()
-                events = core.handle_timeout(trio.current_time())
-                if core.closed:
-                    self._after_close()
-                elif events or core.has_outgoing() != had_outgoing:
-                    self._notify()
+    def _on_deadline(self, now: float) -> None:
+        """Called by the heartbeat scheduler when a booked deadline has come."""
+        core = self._core
+        if core.closed:
+            return
+        had_outgoing = core.has_outgoing()
+        events = core.handle_timeout(now)
+        if core.closed:
+            self._after_close()
+            return
+        if events or core.has_outgoing() != had_outgoing:
+            self._notify()
+        self._reschedule_heartbeat()
 
     async def _run_handler(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
         try:

@@ -1,0 +1,87 @@
+"""One task that keeps every session's heartbeat deadlines.
+
+A session's next deadline (send a PING, give up waiting for the PONG, abandon
+an upgrade) comes from its sans-I/O core. Instead of a sleeping task per
+session, the server keeps one heap of deadlines and one task that wakes at
+the earliest: idle sessions then cost a heap entry, not a task.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from ._session import Connection
+
+__all__ = ["HeartbeatScheduler"]
+
+
+class _Booking:
+    """A heap entry's link to its connection; cut when the booking is replaced or dropped."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn: Connection | None = conn
+
+
+class HeartbeatScheduler:
+    """A heap of ``(deadline, seq, booking)`` served by :meth:`run`.
+
+    Entries are never removed early: a replaced or dropped booking just loses
+    its connection, so the heap never keeps a closed session alive.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Booking]] = []
+        self._counter = itertools.count()
+        self._wakeup = trio.lowlevel.ParkingLot()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def schedule(self, conn: Connection, deadline: float) -> None:
+        """Make sure ``conn`` is woken no later than ``deadline``."""
+        if deadline == math.inf or deadline >= conn._booked_deadline:
+            return
+        self.drop(conn)
+        booking = _Booking(conn)
+        conn._booking = booking
+        conn._booked_deadline = deadline
+        heapq.heappush(self._heap, (deadline, next(self._counter), booking))
+        if self._heap[0][2] is booking:
+            self._wakeup.unpark_all()
+
+    def drop(self, conn: Connection) -> None:
+        """Forget ``conn``'s booking (it closed, or a new one replaces it)."""
+        booking = conn._booking
+        if booking is not None:
+            booking.conn = None
+            conn._booking = None
+        conn._booked_deadline = math.inf
+
+    async def run(self) -> None:
+        """Serve deadlines until cancelled."""
+        heap = self._heap
+        while True:
+            if not heap:
+                await self._wakeup.park()
+                continue
+            with trio.move_on_at(heap[0][0]):
+                await self._wakeup.park()
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                self._fire(heapq.heappop(heap)[2], now)
+
+    def _fire(self, booking: _Booking, now: float) -> None:
+        # A helper, so that no local variable of the long-lived run() frame
+        # keeps the last connection alive.
+        conn = booking.conn
+        if conn is not None:
+            self.drop(conn)
+            conn._on_deadline(now)
