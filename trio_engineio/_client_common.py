@@ -35,8 +35,10 @@ _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 class TransportFailed(Exception):
     """A transport operation failed; ``info`` is the close reason it implies (internal)."""
 
-    def __init__(self, info: CloseInfo) -> None:
+    def __init__(self, info: CloseInfo, *, status_code: int | None = None) -> None:
         self.info = info
+        #: The HTTP status when the server answered a request with an error status.
+        self.status_code = status_code
         super().__init__(str(info))
 
     @classmethod
@@ -45,9 +47,9 @@ class TransportFailed(Exception):
         return cls(CloseInfo(CloseReason.TRANSPORT_CLOSE, description))
 
     @classmethod
-    def error(cls, description: str) -> TransportFailed:
-        """The server broke a transport rule."""
-        return cls(CloseInfo(CloseReason.TRANSPORT_ERROR, description))
+    def error(cls, description: str, *, status_code: int | None = None) -> TransportFailed:
+        """The server broke a transport rule (or refused a request with ``status_code``)."""
+        return cls(CloseInfo(CloseReason.TRANSPORT_ERROR, description), status_code=status_code)
 
     @classmethod
     def too_large(cls, description: str) -> TransportFailed:
@@ -121,15 +123,24 @@ class Notifier:
 
     def __init__(self) -> None:
         self._event = trio.Event()
+        self._waiters = 0
 
     def notify(self) -> None:
-        """Wake every waiter so it re-checks its predicate."""
-        self._event.set()
-        self._event = trio.Event()
+        """Wake every waiter so it re-checks its predicate (nothing to do if none waits)."""
+        if self._waiters:
+            self._event.set()
+            self._event = trio.Event()
+            self._waiters = 0
 
     async def wait_changed(self) -> None:
         """Wait for the next :meth:`notify`."""
-        await self._event.wait()
+        event = self._event
+        self._waiters += 1
+        try:
+            await event.wait()
+        finally:
+            if self._event is event:  # cancelled before the notify: no longer waiting
+                self._waiters -= 1
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` is true (checked after each :meth:`notify`).
@@ -139,7 +150,7 @@ class Notifier:
         """
         await trio.lowlevel.checkpoint()
         while not predicate():
-            await self._event.wait()
+            await self.wait_changed()
 
 
 def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

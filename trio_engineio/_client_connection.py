@@ -17,11 +17,19 @@ session: queued messages and a CLOSE packet are flushed within a shielded
 ``close_timeout``, websockets are closed with a close frame, and the nursery
 is cancelled, so nothing outlives the block. All protocol decisions are made
 by :class:`~trio_engineio.protocol.ClientSession`.
+
+The pumps and each connected websocket's owner task run under shielded cancel
+scopes that only this module cancels: a cancellation of the caller's block
+does not cut the writer off mid-CLOSE nor kill trio-websocket's reader, so the
+close is the same (and as prompt) as a normal exit. ``_shutdown`` cancels
+those scopes in a ``finally``, whatever happened, before cancelling the
+connection nursery.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -56,6 +64,8 @@ if sys.version_info < (3, 11):
 __all__ = ["ClientConnection", "open_client"]
 
 _TRANSPORTS = ("polling", "websocket")
+#: Scheduler rounds the polling writer waits at most for a burst of sends to join a POST.
+_COALESCE_ROUNDS = 8
 #: Request headers trio-websocket must not receive from the httpx request.
 _WS_DROP_HEADERS = frozenset(
     {"host", "connection", "upgrade", "accept-encoding", "content-length", "transfer-encoding"}
@@ -112,10 +122,15 @@ class ClientConnection:
         )
         self._ws: WebSocketTransport | None = None
         self._probe_ws: WebSocketTransport | None = None
+        self._websockets: list[WebSocketTransport] = []
         self._ws_sending = False
         self._incoming: deque[str | bytes] = deque()
         self._notifier = Notifier()
-        self._pumps_scope = trio.CancelScope()
+        #: Wakes the watchdog when the session's next deadline moves earlier.
+        self._deadline_notifier = Notifier()
+        self._watch_deadline = math.inf
+        # Shielded: the caller's cancellation must not stop the pumps before the close is sent.
+        self._pumps_scope = trio.CancelScope(shield=True)
         self._pumps_nursery: trio.Nursery | None = None
         self._pumps_done = trio.Event()
         self._teardown_started = False
@@ -203,11 +218,14 @@ class ClientConnection:
         Raises :class:`~trio_engineio.ConnectionClosed` once the session has
         ended and every earlier message was received.
         """
-        await self._notifier.wait_until(lambda: bool(self._incoming) or self._session.closed)
-        if self._incoming:
-            message = self._incoming.popleft()
+        incoming = self._incoming
+        await self._notifier.wait_until(lambda: bool(incoming) or self._session.closed)
+        if incoming:
+            was_full = len(incoming) >= self._receive_queue_size
+            message = incoming.popleft()
             self._messages_received += 1
-            self._notifier.notify()
+            if was_full:
+                self._notifier.notify()  # a reader paused for room may go on
             return message
         raise ConnectionClosed(self._close_info_or_unknown())
 
@@ -263,13 +281,15 @@ class ClientConnection:
         await self._nursery.start(self._run_pumps)
 
     async def _open_websocket(self, sid: str | None) -> WebSocketTransport:
-        return await WebSocketTransport.open(
+        ws = await WebSocketTransport.open(
             self._nursery,
             self._url.websocket(sid=sid),
             headers=self._websocket_headers(sid),
             ssl_context=websocket_ssl_context(self._url, self._ssl),
             max_message_size=self._max_message_size,
         )
+        self._websockets.append(ws)
+        return ws
 
     def _websocket_headers(self, sid: str | None) -> list[tuple[bytes, bytes]]:
         """The polling requests' headers (defaults, extra headers, cookies) for the websocket."""
@@ -311,6 +331,8 @@ class ClientConnection:
                     # The server, a timeout or an error ended it: release the transports now.
                     self._nursery.start_soon(self._teardown)
         self._notifier.notify()
+        if self._session.next_deadline() < self._watch_deadline:
+            self._deadline_notifier.notify()
 
     def _fail(self, info: CloseInfo) -> None:
         self._dispatch([self._session.close(info.reason, info.description)])
@@ -319,11 +341,15 @@ class ClientConnection:
         return len(self._incoming) < self._receive_queue_size
 
     async def _watchdog(self) -> None:
+        # Woken only when a deadline moves earlier (a PING moves it later: waking at the
+        # old deadline then finds nothing due), not on every message.
         session = self._session
         while not session.closed:
-            with trio.move_on_at(session.next_deadline()):
-                await self._notifier.wait_changed()
+            self._watch_deadline = session.next_deadline()
+            with trio.move_on_at(self._watch_deadline):
+                await self._deadline_notifier.wait_changed()
                 continue
+            self._watch_deadline = math.inf
             self._dispatch(session.handle_timeout(trio.current_time()))
 
     async def _poll_reader(self) -> None:
@@ -341,15 +367,19 @@ class ClientConnection:
             if session.closed or session.transport != "polling":
                 return
             session.begin_get()
+            failure: CloseInfo | None = None
             try:
                 body = await self._polling.get(sid)
+                # One decode for the whole body, however many packets it carries.
                 self._dispatch(session.receive_payload(body, trio.current_time()))
             except TransportFailed as exc:
-                self._fail(exc.info)
-                return
+                failure = exc.info
             finally:
-                session.end_get()
-                self._notifier.notify()
+                # Releases a POST failure held for this GET (unless the GET carried CLOSE).
+                self._dispatch(session.end_get())
+            if failure is not None:
+                self._fail(failure)
+                return
 
     async def _poll_writer(self) -> None:
         session = self._session
@@ -361,15 +391,32 @@ class ClientConnection:
             )
             if session.transport != "polling" or (session.close_sent and not session.may_post()):
                 return  # upgraded, or closed with nothing more to send
+            await self._coalesce()
             batch = session.next_post_batch()
+            if not batch:
+                continue
             try:
                 await self._polling.post(sid, encode_payload(batch))
             except TransportFailed as exc:
-                self._fail(exc.info)
+                # Held while a GET is in flight: it may bring the server's CLOSE (the real reason).
+                self._dispatch(session.post_failed(exc.info, trio.current_time()))
                 return
             finally:
                 session.post_done()
                 self._notifier.notify()
+
+    async def _coalesce(self) -> None:
+        """Let tasks that are sending right now add to the queue before a POST takes it.
+
+        A few scheduler rounds (no wall-clock wait): while the queue keeps growing,
+        yield again, so a burst of ``send()`` calls goes out in one POST.
+        """
+        session = self._session
+        for _ in range(_COALESCE_ROUNDS):
+            before = session.buffered_messages
+            await trio.lowlevel.checkpoint()
+            if session.buffered_messages == before:
+                return
 
     async def _ws_reader(self, ws: WebSocketTransport) -> None:
         session = self._session
@@ -408,7 +455,7 @@ class ClientConnection:
         assert sid is not None
         assert self._pumps_nursery is not None
         probe = session.start_upgrade(trio.current_time())
-        self._notifier.notify()  # the watchdog learns the upgrade deadline
+        self._dispatch([])  # the watchdog learns the upgrade deadline
         failure = "upgrade timed out"
         with trio.move_on_at(session.upgrade_deadline):
             try:
@@ -469,10 +516,15 @@ class ClientConnection:
                     await self._pumps_done.wait()
                 # 3. Whatever the pumps could not send (they may have been cancelled).
                 await self._flush_final_packets()
-                # 4. Close the websockets with a close frame.
-                for ws in (self._probe_ws, self._ws):
-                    if ws is not None:
-                        await ws.aclose()
+                # 4. Close the websockets with a close frame (each is cancelled even if
+                #    the deadline strikes during an earlier one).
+                try:
+                    for ws in (self._probe_ws, self._ws):
+                        if ws is not None:
+                            await ws.aclose()
+                finally:
+                    for ws in self._websockets:
+                        ws.cancel()
         finally:
             self._teardown_done.set()
             self._notifier.notify()
@@ -503,6 +555,10 @@ class ClientConnection:
             with trio.CancelScope(shield=True):
                 await self.aclose()
         finally:
+            # The shielded scopes first: the nursery's own cancel does not reach into them.
+            self._pumps_scope.cancel()
+            for ws in self._websockets:
+                ws.cancel()
             self._nursery.cancel_scope.cancel()
 
 
@@ -553,6 +609,22 @@ async def open_client(
     :class:`~trio_engineio.HandshakeFailed`, or another
     :class:`~trio_engineio.EngineIOConnectionError` if no session could be opened.
     """
+    check_client_options(
+        {
+            "headers": headers,
+            "engineio_path": engineio_path,
+            "http_client": http_client,
+            "ssl": ssl,
+            "connect_timeout": connect_timeout,
+            "upgrade_timeout": upgrade_timeout,
+            "close_timeout": close_timeout,
+            "max_packets_per_post": max_packets_per_post,
+            "max_response_size": max_response_size,
+            "max_message_size": max_message_size,
+            "receive_queue_size": receive_queue_size,
+            "send_buffer_size": send_buffer_size,
+        }
+    )
     chosen = _check_transports(transports)
     engine_url = EngineURL.parse(url, engineio_path)
     owns_http = http_client is None
@@ -601,8 +673,88 @@ def _check_transports(transports: Sequence[str] | None) -> tuple[str, ...]:
         return _TRANSPORTS
     if isinstance(transports, str):
         transports = [transports]
+    if not isinstance(transports, Sequence) or not all(isinstance(t, str) for t in transports):
+        raise TypeError(f"transports must be a sequence of str, not {transports!r}")
     chosen = tuple(dict.fromkeys(transports))
     unknown = [t for t in chosen if t not in _TRANSPORTS]
     if unknown or not chosen:
         raise ValueError(f"transports must be 'polling' and/or 'websocket', not {list(transports)!r}")
     return chosen
+
+
+def _positive_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not value > 0 or value == math.inf:  # also refuses NaN
+        raise ValueError(f"{name} must be a positive, finite number of seconds, not {value!r}")
+
+
+def _positive_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, not {value!r}")
+
+
+def _check_headers(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of header names to values, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise TypeError(f"{name}: header names and values must be str, not {key!r}: {item!r}")
+        if any(c in key + item for c in "\r\n\0"):
+            raise ValueError(f"{name}: header {key!r} contains CR, LF or NUL")
+
+
+def _check_transports_option(name: str, value: Any) -> None:
+    _check_transports(value)
+
+
+def _check_engineio_path(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+
+
+def _check_http_client(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, httpx.AsyncClient):
+        raise TypeError(f"{name} must be an httpx.AsyncClient, not {type(value).__name__}")
+
+
+def _check_ssl(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, bool | _SSLContext):
+        raise TypeError(f"{name} must be None, True, False or an ssl.SSLContext, not {type(value).__name__}")
+
+
+_OPTION_CHECKS: dict[str, Any] = {
+    "transports": _check_transports_option,
+    "headers": _check_headers,
+    "engineio_path": _check_engineio_path,
+    "http_client": _check_http_client,
+    "ssl": _check_ssl,
+    "connect_timeout": _positive_number,
+    "upgrade_timeout": _positive_number,
+    "close_timeout": _positive_number,
+    "max_packets_per_post": lambda name, value: _positive_int(name, value, optional=True),
+    "max_response_size": _positive_int,
+    "max_message_size": _positive_int,
+    "receive_queue_size": _positive_int,
+    "send_buffer_size": _positive_int,
+}
+
+
+def check_client_options(options: Mapping[str, Any], *, caller: str = "open_client()") -> None:
+    """Validate :func:`open_client` keyword options (all but ``url``).
+
+    Raises :class:`TypeError` for an unknown name or a value of the wrong type
+    and :class:`ValueError` for a value out of range, naming the option.
+    """
+    for name, value in options.items():
+        check = _OPTION_CHECKS.get(name)
+        if check is None:
+            known = ", ".join(sorted(_OPTION_CHECKS))
+            raise TypeError(f"{caller} got an unexpected keyword argument {name!r} (known: {known})")
+        check(name, value)

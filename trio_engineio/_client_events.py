@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._client_common import single_exception
-from ._client_connection import ClientConnection, open_client
+from ._client_connection import ClientConnection, check_client_options, open_client
 from ._exceptions import ConnectionClosed
 from .protocol.reasons import CloseInfo, CloseReason
 
@@ -58,6 +58,10 @@ class Client:
     """
 
     def __init__(self, *, nursery: trio.Nursery | None = None, **options: Any) -> None:
+        # Fail here, not at connect(): unknown names -> TypeError, bad values -> ValueError.
+        check_client_options(options, caller="Client()")
+        if nursery is not None and not isinstance(nursery, trio.Nursery):
+            raise TypeError(f"nursery must be a trio.Nursery, not {type(nursery).__name__}")
         self._nursery = nursery
         self._options = options
         self._handlers: dict[str, Handler] = {}
@@ -167,7 +171,17 @@ class Client:
             raise RuntimeError("use `async with Client() as client` or Client(nursery=...) first")
         if self._done is not None and not self._done.is_set():
             raise RuntimeError("already connected")
+        check_client_options(options, caller="connect()")
         kwargs = {**self._options, **options}
+        # Given here, they win over the constructor's; not given, the constructor's apply.
+        headers = headers if headers is not None else kwargs.pop("headers", None)
+        transports = transports if transports is not None else kwargs.pop("transports", None)
+        engineio_path = (
+            kwargs.pop("engineio_path", engineio_path) if engineio_path == "engine.io" else engineio_path
+        )
+        kwargs.pop("headers", None)
+        kwargs.pop("transports", None)
+        kwargs.pop("engineio_path", None)
         self._close_info = None
         await self._nursery.start(self._run, url, headers, transports, engineio_path, kwargs)
 

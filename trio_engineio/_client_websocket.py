@@ -4,7 +4,12 @@ Each websocket lives in a small task of its own (started in the connection's
 nursery) that owns trio-websocket's reader task: if connecting is cancelled or
 fails, that task's nursery ends and the socket is closed; once connected,
 :meth:`WebSocketTransport.aclose` sends the close frame and then ends the task,
-so no reader outlives the transport. Errors become
+so no reader outlives the transport.
+
+Once connected, the owner task is shielded from the caller's cancellation:
+trio-websocket's ``aclose()`` needs its reader alive to see the peer's close
+frame (with the reader cancelled it waits its whole timeout). Only
+:meth:`~WebSocketTransport.aclose` and :meth:`~WebSocketTransport.cancel` end it. Errors become
 :class:`~trio_engineio._client_common.TransportFailed`.
 """
 
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 import ssl as _ssl
 import sys
+from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 import trio_websocket
@@ -66,21 +73,18 @@ class WebSocketTransport:
         error: Exception | None = None
         started = False
         try:
-            async with trio.open_nursery() as nursery:
-                try:
-                    ws = await trio_websocket.connect_websocket_url(
-                        nursery,
-                        url,
-                        ssl_context,
-                        extra_headers=headers,
-                        max_message_size=max_message_size,
-                    )
-                except _CONNECT_ERRORS as exc:
-                    error = _connect_error(url, exc)
-                    nursery.cancel_scope.cancel()
-                else:
-                    started = True
-                    task_status.started(cls(ws, nursery.cancel_scope))
+            with trio.CancelScope() as guard:
+                async with trio.open_nursery() as nursery:
+                    try:
+                        ws = await _connect(nursery, url, headers, ssl_context, max_message_size)
+                    except _CONNECT_ERRORS as exc:
+                        error = _connect_error(url, exc)
+                        nursery.cancel_scope.cancel()
+                    else:
+                        started = True
+                        # From now on only aclose()/cancel() end the reader (see the module doc).
+                        guard.shield = True
+                        task_status.started(cls(ws, guard))
         except BaseExceptionGroup as group:
             # trio-websocket raises a rejection from its reader task, i.e. through our nursery.
             matched, rest = group.split(_CONNECT_ERRORS)
@@ -116,8 +120,104 @@ class WebSocketTransport:
         finally:
             self._scope.cancel()
 
+    def cancel(self) -> None:
+        """End the socket's tasks now, without a close handshake (idempotent)."""
+        self._scope.cancel()
+
 
 _CONNECT_ERRORS = (trio_websocket.HandshakeError, trio_websocket.ConnectionClosed, OSError)
+
+
+class _ReaderEnded(OSError):
+    """trio-websocket's reader ended before the opening handshake did."""
+
+
+class _WatchedNursery:
+    """Hands trio-websocket a nursery whose tasks set ``ended`` when they finish.
+
+    trio-websocket 0.12 swallows a failure to send the opening request (e.g. a TLS
+    handshake refused by certificate verification: the TLS handshake happens on the
+    first send) and leaves ``connect_websocket_url`` waiting forever.
+    """
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self.ended = trio.Event()
+        #: The connection whose reader was started (trio-websocket passes its bound method).
+        self.connection: trio_websocket.WebSocketConnection | None = None
+
+    def start_soon(self, fn: Any, *args: Any, name: object = None) -> None:
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, trio_websocket.WebSocketConnection):
+            self.connection = owner
+
+        async def watched() -> None:
+            try:
+                await fn(*args)
+            finally:
+                self.ended.set()
+
+        self._nursery.start_soon(watched, name=name or fn)
+
+
+async def _connect(
+    nursery: trio.Nursery,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    ssl_context: _ssl.SSLContext | None,
+    max_message_size: int,
+) -> trio_websocket.WebSocketConnection:
+    watched = _WatchedNursery(nursery)
+    result: list[trio_websocket.WebSocketConnection] = []
+
+    async def connect(race: trio.Nursery) -> None:
+        result.append(
+            await trio_websocket.connect_websocket_url(
+                watched,  # type: ignore[arg-type]
+                url,
+                ssl_context,
+                extra_headers=headers,
+                max_message_size=max_message_size,
+            )
+        )
+        race.cancel_scope.cancel()
+
+    async def watch(race: trio.Nursery) -> None:
+        await watched.ended.wait()
+        race.cancel_scope.cancel()
+
+    try:
+        async with trio.open_nursery() as race:
+            race.start_soon(connect, race)
+            race.start_soon(watch, race)
+        if result:
+            return result[0]
+        raise _ReaderEnded(await _why_not_connected(url, ssl_context))
+    except BaseException:
+        if watched.connection is not None:
+            # Cancelled or failed after the TCP connect (even just after the handshake):
+            # trio-websocket would leave the socket open until garbage collection.
+            await trio.aclose_forcefully(watched.connection)
+        raise
+
+
+async def _why_not_connected(url: str, ssl_context: _ssl.SSLContext | None) -> str:
+    """Best effort: repeat the TLS handshake alone to learn why the first one failed."""
+    parts = urlsplit(url)
+    if ssl_context is None or parts.hostname is None:
+        return "the connection closed before the websocket handshake"
+    port = parts.port or 443
+    try:
+        with trio.fail_after(5):
+            stream = await trio.open_ssl_over_tcp_stream(parts.hostname, port, ssl_context=ssl_context)
+            try:
+                await stream.do_handshake()
+            finally:
+                await trio.aclose_forcefully(stream)
+    except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+        cause = exc.__cause__ or exc
+        return f"TLS handshake failed: {cause}"
+    return "the connection closed before the websocket handshake"
 
 
 def _connect_error(url: str, exc: BaseException) -> Exception:

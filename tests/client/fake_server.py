@@ -68,6 +68,14 @@ class FakeEngineIO:
     probe: str = "ok"
     #: Raw bodies the next GETs answer with (before any queued packets).
     scripted_gets: list[bytes] = field(default_factory=list)
+    #: If set, scripted GETs after the first wait for this event before answering.
+    scripted_gets_gate: trio.Event | None = None
+    #: Status POSTs are answered with once read (200: normal; else a JSON error body).
+    post_status: int = 200
+    #: Answer GETs with an endless chunked body (no Content-Length) after the handshake.
+    endless_get: bool = False
+    #: Bytes of the endless body sent so far.
+    endless_sent: int = 0
 
     requests: list[Request] = field(default_factory=list)
     post_sizes: list[int] = field(default_factory=list)
@@ -82,6 +90,7 @@ class FakeEngineIO:
     outgoing: list[Packet] = field(default_factory=list)
 
     _gets: int = 0
+    _scripted_answered: int = 0
     _posts: int = 0
     _changed: trio.Event = field(default_factory=trio.Event)
     events: dict[str, trio.Event] = field(default_factory=dict)
@@ -207,6 +216,9 @@ class FakeEngineIO:
             if len(body) > self.max_payload:
                 await self._respond(send, 413, b"payload too large")
                 return
+            if self.post_status != 200:
+                await self._respond(send, self.post_status, b'{"code":1,"message":"Session ID unknown"}')
+                return
             self._receive_packets(decode_payload(body))
             await self._respond(send, 200, b"ok")
         finally:
@@ -219,7 +231,27 @@ class FakeEngineIO:
         self.changed()
         try:
             if self.scripted_gets:
-                await self._respond(send, 200, self.scripted_gets.pop(0))
+                body = self.scripted_gets.pop(0)
+                if self.scripted_gets_gate is not None and self._scripted_answered > 0:
+                    await self.scripted_gets_gate.wait()
+                self._scripted_answered += 1
+                await self._respond(send, 200, body)
+                return
+            if self.endless_get:
+                head = [(b"content-type", b"text/plain; charset=UTF-8")]
+                await send({"type": "http.response.start", "status": 200, "headers": head})
+                async with trio.open_nursery() as nursery:
+
+                    async def stream() -> None:
+                        chunk = b"4" + b"x" * 65535
+                        while True:  # until the client goes away
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                            self.endless_sent += len(chunk)
+                            chunk = b"x" * 65536
+
+                    nursery.start_soon(stream)
+                    await self._until_disconnect(receive)
+                    nursery.cancel_scope.cancel()
                 return
             if self.upgraded:
                 await self._respond(send, 400, b'{"code":3,"message":"Bad request"}')
@@ -269,6 +301,9 @@ class FakeEngineIO:
             return
         await send({"type": "websocket.accept"})
         try:
+            if "sid" not in query and self.stall_handshake:
+                self.event("handshake").set()
+                await self._until_ws_closed(receive)  # accepted, but no OPEN frame ever
             if "sid" not in query:
                 first = (
                     self.handshake_body.decode()

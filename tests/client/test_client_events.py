@@ -139,3 +139,63 @@ def test_h9_tls_verification_on_by_default_off_only_explicitly() -> None:
     custom = ssl.create_default_context()
     assert websocket_ssl_context(secure, custom) is custom
     assert websocket_ssl_context(EngineURL.parse("http://h"), None) is None
+
+
+# ------------------------------------------------------ options checked at construction
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"bad_kwarg": 1}, TypeError),
+        ({"connect_timout": 1.0}, TypeError),  # a typo is caught before connect()
+        ({"connect_timeout": "5"}, TypeError),
+        ({"connect_timeout": 0}, ValueError),
+        ({"close_timeout": -1.0}, ValueError),
+        ({"upgrade_timeout": float("nan")}, ValueError),
+        ({"max_message_size": 0}, ValueError),
+        ({"receive_queue_size": 1.5}, TypeError),
+        ({"max_packets_per_post": 0}, ValueError),
+        ({"transports": ["carrier-pigeon"]}, ValueError),
+        ({"ssl": "yes"}, TypeError),
+        ({"headers": {"X-A": "1\r\nX-B: 2"}}, ValueError),
+        ({"http_client": object()}, TypeError),
+    ],
+)
+def test_client_options_are_validated_at_construction(options: dict[str, object], error: type) -> None:
+    with pytest.raises(error):
+        Client(**options)
+
+
+def test_client_accepts_every_open_client_option() -> None:
+    Client(
+        transports=["polling"],
+        headers={"X-Token": "t"},
+        engineio_path="socket.io",
+        ssl=False,
+        connect_timeout=1.0,
+        upgrade_timeout=2,
+        close_timeout=0.5,
+        max_packets_per_post=16,
+        max_response_size=1000,
+        max_message_size=1000,
+        receive_queue_size=10,
+        send_buffer_size=1000,
+    )
+
+
+async def test_client_connect_options_are_validated_too() -> None:
+    async with Client() as client:
+        with pytest.raises(TypeError, match="bad_kwarg"):
+            await client.connect("http://127.0.0.1:1", bad_kwarg=1)
+        assert not client.connected
+
+
+async def test_client_constructor_transports_and_headers_are_used() -> None:
+    fake = FakeEngineIO()
+    async with serve_fake(fake) as url:
+        with trio.fail_after(10):
+            async with Client(transports=["polling"], headers={"X-Token": "abc"}) as client:
+                await client.connect(url)
+                assert client.transport() == "polling"
+                await client.disconnect()
+    assert fake.requests
+    assert all(r.headers.get("x-token") == "abc" for r in fake.requests)

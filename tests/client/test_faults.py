@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import trio
-from client_helpers import echo_exchange, open_client
+import trio.lowlevel
+from client_helpers import echo_exchange, open_client, open_socket_count
 from fake_server import FakeEngineIO, serve_fake
 from trio.testing import MockClock
 
-from trio_engineio import ConnectionClosed, ConnectionRejected, HandshakeFailed
+from trio_engineio import ClientConnection, ConnectionClosed, ConnectionRejected, HandshakeFailed
 from trio_engineio.protocol import Packet, PacketType
 
 MEMORY_URL = "http://fake.test"
@@ -327,3 +328,111 @@ async def test_exception_in_block_propagates_unwrapped_and_closes() -> None:
             await fake.wait_for(lambda: fake.close_packets == 1)
     assert conn is not None
     assert conn.close_reason == "client disconnect"
+
+
+# ------------------------------------------- server CLOSE racing a refused POST
+async def _client_saw_post_failure(conn: ClientConnection) -> None:
+    """Until the client has handled the refused POST: held (fixed) or closed (the old race)."""
+    while conn._session.held_failure is None and not conn.closed:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_post_refused_while_get_brings_close_reports_server_disconnect() -> None:
+    """The server closed the session: it answers the pending GET with CLOSE and refuses the PONG
+    POST with 400. The 400 arrives first (forced here); the server's reason must still win.
+    """
+    gate = trio.Event()
+    fake = FakeEngineIO(scripted_gets=[b"2", b"1"], scripted_gets_gate=gate, post_status=400)
+    async with memory_client(fake) as http:
+        with trio.fail_after(10):
+            async with open_client(MEMORY_URL, http_client=http, transports=["polling"]) as conn:
+                await fake.wait_for(lambda: len(fake.post_sizes) == 1)  # the PONG POST was refused
+                await _client_saw_post_failure(conn)
+                assert not conn.closed, conn.close_info
+                gate.set()  # now the pending GET brings the CLOSE
+                received = [message async for message in conn]
+    assert received == []
+    assert conn.close_reason == "server disconnect"
+    assert fake.close_packets == 0  # the server is gone: nothing is sent after its CLOSE
+
+
+async def test_post_refused_without_close_is_a_transport_error_after_the_get() -> None:
+    """Same race, but the GET brings no CLOSE: the held 400 becomes the close reason."""
+    gate = trio.Event()
+    fake = FakeEngineIO(scripted_gets=[b"2", b"6"], scripted_gets_gate=gate, post_status=400)
+    async with memory_client(fake) as http:
+        with trio.fail_after(10):
+            async with open_client(MEMORY_URL, http_client=http, transports=["polling"]) as conn:
+                await fake.wait_for(lambda: len(fake.post_sizes) == 1)
+                await _client_saw_post_failure(conn)
+                assert not conn.closed
+                gate.set()
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+    assert info.value.reason == "transport error"
+    assert conn.close_info is not None
+    assert "POST answered HTTP 400" in conn.close_info.description
+
+
+async def test_post_refused_and_get_never_answers_fails_after_the_grace(autojump_clock: MockClock) -> None:
+    """Same race, the GET hangs: the held failure closes the session after a short grace, not after
+    the heartbeat."""
+    gate = trio.Event()
+    fake = FakeEngineIO(scripted_gets=[b"2", b"6"], scripted_gets_gate=gate, post_status=400)
+    async with memory_client(fake) as http:
+        with trio.fail_after(10):
+            async with open_client(MEMORY_URL, http_client=http, transports=["polling"]) as conn:
+                await fake.wait_for(lambda: len(fake.post_sizes) == 1)
+                start = trio.current_time()
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+                elapsed = trio.current_time() - start
+    assert info.value.reason == "transport error"
+    assert elapsed <= 2.0 + 0.01
+
+
+# ------------------------------------------------------- H3 endless response body
+async def test_h3_endless_polling_body_is_bounded() -> None:
+    fake = FakeEngineIO(endless_get=True)
+    async with serve_fake(fake) as url:
+        with trio.fail_after(10):
+            async with open_client(url, transports=["polling"], max_response_size=1_000_000) as conn:
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.receive()
+    assert info.value.reason == "payload too large"
+    assert conn.close_info is not None
+    assert "1000000" in conn.close_info.description
+    assert fake.endless_sent < 10_000_000  # the client stopped reading soon after its limit
+
+
+# ---------------------------------------------------------------- H8 cancellation
+async def test_h8_cancel_mid_connect_over_websocket() -> None:
+    fake = FakeEngineIO(stall_handshake=True)
+    async with serve_fake(fake) as url, trio.open_nursery() as nursery:
+        sockets = open_socket_count()
+        with trio.fail_after(5):
+            with trio.CancelScope() as scope:
+                nursery.start_soon(_cancel_when, fake.event("handshake"), scope)
+                async with open_client(url, transports=["websocket"]):
+                    pytest.fail("connected")  # pragma: no cover
+            assert scope.cancelled_caught
+            await trio.testing.wait_all_tasks_blocked()
+        # The accepted socket did not linger on the client side (no orphan reader, no open fd).
+        assert open_socket_count() <= sockets
+    assert fake.close_packets == 0
+
+
+async def test_h8_cancel_on_websocket_sends_close_once_and_is_prompt(io_clock: MockClock) -> None:
+    fake = FakeEngineIO()
+    async with serve_fake(fake) as url:
+        with trio.fail_after(10):
+            with trio.CancelScope() as scope:
+                async with open_client(url, transports=["websocket"], close_timeout=2.0) as conn:
+                    await echo_exchange(conn, ["x"])
+                    scope.cancel()
+                    cancelled_at = trio.current_time()
+                    await trio.sleep_forever()
+            assert trio.current_time() - cancelled_at < 0.5
+            await fake.wait_for(lambda: fake.websocket_closed == 1)
+    assert conn.close_reason == "client disconnect"
+    assert fake.close_packets == 1

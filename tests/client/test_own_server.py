@@ -79,3 +79,28 @@ async def test_server_disconnect_seen_by_client(transports: list[str] | None) ->
             assert received == ["disconnect me"]  # sent before the CLOSE, so delivered
             assert conn.close_reason == "server disconnect"
         assert [reason for _, reason in disconnects] == ["server disconnect"]
+
+
+@pytest.mark.parametrize(
+    "transports", [["polling"], ["websocket"], None], ids=["polling", "websocket", "upgraded"]
+)
+async def test_h8_cancelled_block_closes_promptly(io_clock: Any, transports: list[str] | None) -> None:
+    """Leaving the block by cancellation sends CLOSE and closes the websocket without waiting out
+    close_timeout (the MockClock jumps only when everything is idle, so a wait would show)."""
+    async with own_server() as (url, disconnects):
+        with trio.fail_after(30):
+            with trio.CancelScope() as scope:
+                async with open_client(url, transports=transports, close_timeout=2.0) as conn:
+                    await echo_exchange(conn, ["hello"])
+                    while transports is None and conn.transport != "websocket":
+                        await echo_exchange(conn, ["until upgraded"])
+                    scope.cancel()
+                    cancelled_at = trio.current_time()
+                    await trio.sleep_forever()
+            elapsed = trio.current_time() - cancelled_at
+            assert scope.cancelled_caught
+            assert elapsed < 0.5, elapsed
+            assert conn.close_reason == "client disconnect"
+            while not disconnects:
+                await trio.sleep(0.01)
+    assert [reason for _, reason in disconnects] == ["client disconnect"]

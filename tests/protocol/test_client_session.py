@@ -12,6 +12,7 @@ from trio_engineio.protocol import (
     ClientSession,
     ClientState,
     ClientUpgradeState,
+    CloseInfo,
     CloseReason,
     HandshakeError,
     LocalProtocolError,
@@ -389,3 +390,58 @@ def test_client_and_server_sessions_talk() -> None:
     assert not server.closed
     assert not client.closed
     assert server.last_pong_at is not None
+
+
+# ------------------------------------------- a refused POST racing the server's CLOSE
+def test_post_failure_is_held_until_the_get_and_close_wins() -> None:
+    session = opened()
+    session.begin_get()
+    session.receive_payload(b"2", now=1.0)  # PING -> PONG queued
+    session.end_get()
+    session.begin_get()
+    assert session.next_post_batch() == [Packet(PacketType.PONG)]
+    session.post_done()
+    refused = CloseInfo(CloseReason.TRANSPORT_ERROR, "POST answered HTTP 400")
+    assert session.post_failed(refused, now=2.0) == []
+    assert not session.closed
+    assert session.held_failure == refused
+    assert session.next_deadline() == 2.0 + session.failure_grace
+    events = session.receive_payload(b"1", now=2.5)  # the GET brings the server's CLOSE
+    assert events == [SessionClosed(CloseInfo(CloseReason.SERVER_DISCONNECT))]
+    assert session.end_get() == []
+    assert session.close_info == CloseInfo(CloseReason.SERVER_DISCONNECT)
+    assert session.take_final_packets() == []  # nothing is sent after the server's CLOSE
+
+
+def test_post_failure_held_before_the_next_get_starts() -> None:
+    session = opened()
+    refused = CloseInfo(CloseReason.TRANSPORT_ERROR, "POST answered HTTP 400")
+    assert session.post_failed(refused, now=1.0) == []  # no GET yet: the next one may bring CLOSE
+    session.begin_get()
+    session.receive_payload(b"6", now=1.1)  # no CLOSE in it
+    assert session.end_get() == [SessionClosed(refused)]
+    assert session.close_info == refused
+
+
+def test_post_failure_held_at_most_the_grace() -> None:
+    session = opened()
+    session.begin_get()
+    refused = CloseInfo(CloseReason.TRANSPORT_ERROR, "POST answered HTTP 400")
+    session.post_failed(refused, now=10.0)
+    assert session.handle_timeout(10.0 + session.failure_grace - 0.001) == []
+    assert session.handle_timeout(10.0 + session.failure_grace) == [SessionClosed(refused)]
+    assert session.end_get() == []  # the GET's late end changes nothing
+
+
+def test_failure_after_close_never_changes_the_reason() -> None:
+    session = opened()
+    session.begin_get()
+    session.receive_payload(b"1", now=1.0)
+    assert session.post_failed(CloseInfo(CloseReason.TRANSPORT_ERROR, "400"), now=1.0) == []
+    assert session.close_info == CloseInfo(CloseReason.SERVER_DISCONNECT)
+
+
+def test_post_failure_on_websocket_closes_at_once() -> None:
+    session = opened(transport="websocket")
+    info = CloseInfo(CloseReason.TRANSPORT_CLOSE, "gone")
+    assert session.post_failed(info, now=1.0) == [SessionClosed(info)]

@@ -14,6 +14,15 @@ Upgrade, seen from the client::
     PROBING --3probe--------> PROBED    (no new GET/POST; wait for the ones in flight)
     PROBED --finish_upgrade()-> DONE    (5 goes first on the websocket, then the queue)
     PROBING/PROBED --failure or timeout--> FAILED  (stay on polling, no second attempt)
+
+A failed POST on polling does not close the session at once
+(:meth:`ClientSession.post_failed`): when the server closes a session it
+answers the pending (or next) GET with CLOSE and refuses later requests (HTTP
+400), and the two answers race. The failure is held until a GET ends after it
+(the one in flight, or the next one) or ``failure_grace`` seconds pass; a
+CLOSE in that GET wins ("server disconnect"), otherwise the POST's failure
+becomes the close reason. A failure after the session closed never changes
+its reason (the first reason wins).
 """
 
 from __future__ import annotations
@@ -103,9 +112,16 @@ class ClientSession:
     :meth:`receive_frame`.
     """
 
-    def __init__(self, *, upgrade_timeout: float = 10.0, max_packets_per_post: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        upgrade_timeout: float = 10.0,
+        max_packets_per_post: int | None = None,
+        failure_grace: float = 2.0,
+    ) -> None:
         if max_packets_per_post is not None and max_packets_per_post < 1:
             raise ValueError("max_packets_per_post must be at least 1")
+        self.failure_grace = failure_grace
         self.max_packets_per_post = max_packets_per_post
         self.state = ClientState.OPENING
         self.upgrade_state = ClientUpgradeState.NONE
@@ -122,6 +138,8 @@ class ClientSession:
         self._get_in_flight = False
         self._post_in_flight = False
         self._close_sent = False
+        self._held_failure: CloseInfo | None = None
+        self._held_deadline = math.inf
 
     # ----------------------------------------------------------------- queries
     @property
@@ -197,7 +215,12 @@ class ClientSession:
         """When :meth:`handle_timeout` must next be called (``inf``: never)."""
         if self.closed:
             return math.inf
-        return min(self._ping_deadline, self.upgrade_deadline)
+        return min(self._ping_deadline, self.upgrade_deadline, self._held_deadline)
+
+    @property
+    def held_failure(self) -> CloseInfo | None:
+        """A POST failure waiting for the in-flight GET (see :meth:`post_failed`)."""
+        return self._held_failure
 
     # --------------------------------------------------------------- handshake
     def receive_handshake(self, packets: list[Packet], *, transport: str, now: float) -> list[Event]:
@@ -326,6 +349,33 @@ class ClientSession:
         """The running POST is over (answered or failed)."""
         self._post_in_flight = False
 
+    def post_failed(self, info: CloseInfo, now: float) -> list[Event]:
+        """A POST failed (refused with an HTTP error status, or the connection broke).
+
+        If the session is already closed nothing changes. On polling the
+        failure is held: the GET in flight (or the next one, which may start
+        later than this POST ended) may carry the server's CLOSE, which
+        explains the refusal and must win. :meth:`end_get` (a GET is over
+        without a CLOSE) or :meth:`handle_timeout` after ``failure_grace``
+        seconds then closes the session with ``info``. Otherwise (websocket)
+        it closes now.
+        """
+        if self.closed:
+            return []
+        if self.transport == "polling":
+            if self._held_failure is None:
+                self._held_failure = info
+                self._held_deadline = now + self.failure_grace
+            return []
+        return [self.close(info.reason, info.description)]
+
+    def _release_held_failure(self) -> list[Event]:
+        held, self._held_failure = self._held_failure, None
+        self._held_deadline = math.inf
+        if held is None or self.closed:
+            return []
+        return [self.close(held.reason, held.description)]
+
     def take_websocket_packets(self) -> list[Packet]:
         """Take every queued packet, in order, for the websocket writer."""
         if self.transport != "websocket" or (self.closed and self._close_sent):
@@ -371,9 +421,15 @@ class ClientSession:
             raise LocalProtocolError("a GET may not start now")
         self._get_in_flight = True
 
-    def end_get(self) -> None:
-        """The long-poll GET is over (answered, failed or cancelled)."""
+    def end_get(self) -> list[Event]:
+        """The long-poll GET is over (answered, failed or cancelled).
+
+        Feed the GET's body (:meth:`receive_payload`) before calling this: a
+        POST failure held for this GET (:meth:`post_failed`) closes the session
+        now unless the body carried the server's CLOSE.
+        """
         self._get_in_flight = False
+        return self._release_held_failure()
 
     # ---------------------------------------------------------------- incoming
     def receive_payload(self, body: bytes | str, now: float) -> list[Event]:
@@ -441,6 +497,8 @@ class ClientSession:
         events: list[Event] = []
         if self.closed:
             return events
+        if now >= self._held_deadline:
+            return self._release_held_failure()
         if now >= self._ping_deadline:
             assert self.handshake is not None
             events.append(
@@ -521,6 +579,8 @@ class ClientSession:
         self.close_info = CloseInfo(reason, description)
         self.upgrade_deadline = math.inf
         self._ping_deadline = math.inf
+        self._held_failure = None
+        self._held_deadline = math.inf
         if self.upgrading:
             self.upgrade_state = ClientUpgradeState.FAILED
         if reason is not CloseReason.CLIENT_DISCONNECT:
