@@ -130,11 +130,12 @@ class ASGIApp:
                 headers = [*POLLING_HEADERS, *preflight_headers(scope, origin, credentials=credentials)]
                 await send_response(send, 204, b"", headers)
                 return
-            if not server.is_running:
+            query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
+            # While shutting down, requests of existing sessions still collect their CLOSE.
+            if server._nursery is None or (query.sid is None and not server.is_running):
                 raise RequestRejected(
                     ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
                 )
-            query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
             hooks = server.hooks
             if query.sid is None:
                 if not is_websocket and scope["method"] != "GET":

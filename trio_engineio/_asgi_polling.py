@@ -95,6 +95,7 @@ class PollingHandler:
             packets = core.take_poll_payload()
         finally:
             core.end_get()
+            conn._last_poll_at = trio.current_time()
         conn._notify()
         await self._send_payload(scope, send, encode_payload(packets), extra_headers)
         await conn._after_flush(packets)

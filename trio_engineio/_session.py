@@ -43,6 +43,8 @@ HANDLER_CLOSE_GRACE = 5.0
 #: How long a transport may take to flush its last packets after the session closed
 #: (a peer that stopped reading would otherwise hold the request task forever).
 TRANSPORT_CLOSE_GRACE = 2.0
+#: A polling client that polled this recently is expected back soon (shutdown waits for it).
+ACTIVE_POLLER_WINDOW = 1.0
 #: How long a server-closed polling session waits for a GET to collect its CLOSE packet.
 POLL_CLOSE_GRACE = 2.0
 
@@ -102,6 +104,7 @@ class Connection:
         self._probe_scopes: set[trio.CancelScope] = set()
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
+        self._last_poll_at = -math.inf
         self._booking: _Booking | None = None
         self._transport_scopes: set[trio.CancelScope] = set()
         self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
@@ -378,17 +381,20 @@ class Connection:
     def _awaits_final_poll(self) -> bool:
         """True when a server-side close should wait for the client's next GET.
 
-        Only a server disconnect has something to say (queued messages and
-        CLOSE) to a client that is still there; after a timeout or an error the
-        session ends at once.
+        Only a server disconnect or shutdown has something to say (queued
+        messages and CLOSE) to a client that is still there; after a timeout or
+        an error the session ends at once. At shutdown only clients that are
+        still polling (a GET pending or ended within a second) are waited for,
+        so vanished clients do not hold the shutdown up.
         """
         core = self._core
         info = core.close_info
-        return (
-            core.transport == "polling"
-            and not core.final_packets_sent
-            and info is not None
-            and info.reason is CloseReason.SERVER_DISCONNECT
+        if core.transport != "polling" or core.final_packets_sent or info is None:
+            return False
+        if info.reason is CloseReason.SERVER_DISCONNECT:
+            return True
+        return info.reason is CloseReason.SERVER_SHUTDOWN and (
+            core.get_pending or trio.current_time() - self._last_poll_at < ACTIVE_POLLER_WINDOW
         )
 
     def _reschedule_heartbeat(self) -> None:

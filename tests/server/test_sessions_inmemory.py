@@ -532,3 +532,39 @@ async def test_get_arriving_after_probe_is_released_at_once(autojump_clock: trio
             await server.send(sid, "after")
             await ws.send("5")
             assert await ws.receive() == "4after"
+
+
+async def test_websocket_push_burst_then_close_delivers_everything(autojump_clock: trio.abc.Clock) -> None:
+    """Frames written by send() itself and by the writer interleave without loss or reorder."""
+
+    async def push(conn: trio_engineio.Connection) -> None:
+        for k in range(600):
+            await conn.send(f"m{k}")
+        await conn.aclose()
+
+    server = trio_engineio.Server(handler=push)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_websocket(app, websocket_url()) as ws:
+        frames: list[str | bytes] = []
+        with pytest.raises(WebSocketClosed):
+            await collect(ws, frames)
+    assert frames[1:] == [f"4m{k}" for k in range(600)] + ["1"]
+
+
+async def collect(ws: TestWebSocket, frames: list[str | bytes]) -> None:
+    while True:
+        frames.append(await ws.receive())
+
+
+async def test_g3_polling_client_collects_its_close_during_shutdown(autojump_clock: trio.abc.Clock) -> None:
+    """A polling client with no GET pending at shutdown still gets CLOSE on its next poll."""
+    async with running() as (server, rec, http):
+        sid = (await handshake(http))["sid"]
+        await server.send(sid, "first")
+        assert (await http.get(polling_url(sid))).text == "4first"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.shutdown)
+            await trio.sleep(0.1)
+            assert (await http.get(polling_url(sid))).text == "1"
+            assert (await http.get(polling_url())).status_code == 503
+        assert rec.disconnects[0][1] == "server shutdown"
