@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._compression import choose_encoding, compress
-from ._environ import build_environ
 from ._http import ASGIReceive, ASGISend, Headers, header_value, send_response
 from ._options import cookie_value_ok
 from .protocol.errors import ParseError, RemoteProtocolError
@@ -58,7 +57,7 @@ class PollingHandler:
         server = self.server
         if scope["method"] != "GET":
             raise RequestRejected(ErrorCode.BAD_HANDSHAKE_METHOD, f"handshake by {scope['method']}")
-        conn = await server._create_session(transport="polling", scope=scope, environ=build_environ(scope))
+        conn = await server._create_session(transport="polling", scope=scope)
         refusal = await server._open_session(conn)
         if refusal is not None:
             await _send_unauthorized(server, send, refusal, extra_headers)

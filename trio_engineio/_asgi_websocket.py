@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._asgi_polling import cookie_header
-from ._environ import build_environ
 from ._http import ASGIReceive, ASGISend, Headers
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.events import ProbeAnswered, UpgradeAborted, UpgradeCompleted
@@ -135,9 +134,7 @@ class WebSocketHandler:
         server = self.server
         socket = _Socket(receive, send, server._options.max_http_buffer_size)
         if query.sid is None:
-            conn = await server._create_session(
-                transport="websocket", scope=scope, environ=build_environ(scope)
-            )
+            conn = await server._create_session(transport="websocket", scope=scope)
             refusal = await server._open_session(conn)
             if refusal is not None:
                 body = server._options.json.dumps({"message": refusal}).encode("utf-8")
@@ -181,7 +178,7 @@ class WebSocketHandler:
         """Run the 2probe/3probe/5 exchange; True once the session runs on this socket."""
         core = conn._core
         scope = trio.CancelScope(deadline=core.upgrade_deadline)
-        conn._probe_scopes.add(scope)
+        conn._probe_scope = scope
         outcome = "upgrade timed out"
         try:
             with scope:
@@ -217,7 +214,7 @@ class WebSocketHandler:
                         socket.close_code = CLOSE_PROTOCOL_ERROR
                         break
         finally:
-            conn._probe_scopes.discard(scope)
+            conn._probe_scope = None
         if core.upgrading:
             core.abort_upgrade(outcome)
             conn._notify()
@@ -253,14 +250,14 @@ class WebSocketHandler:
                 if socket.gone:
                     nursery.cancel_scope.cancel()
 
-            conn._transport_scopes.add(nursery.cancel_scope)
+            conn._transport_scope = nursery.cancel_scope
             try:
                 nursery.start_soon(read_then_stop)
                 await self._writer(conn, socket)
                 flushed = True
                 nursery.cancel_scope.cancel()
             finally:
-                conn._transport_scopes.discard(nursery.cancel_scope)
+                conn._transport_scope = None
         if not flushed and conn.closed and not socket.gone:
             # The peer stopped reading: the last packets could not be flushed in time.
             socket.gone = True

@@ -390,9 +390,7 @@ class Server:
             if sid not in self._sessions:
                 return sid
 
-    async def _create_session(
-        self, *, transport: str, scope: Mapping[str, Any], environ: Mapping[str, Any]
-    ) -> Connection:
+    async def _create_session(self, *, transport: str, scope: Mapping[str, Any]) -> Connection:
         options = self._options
         sid = await self.hooks.new_sid(scope, self._sessions) or self._new_sid()
         core = ServerSession(
@@ -406,7 +404,7 @@ class Server:
             upgrade_timeout=options.upgrade_timeout,
             upgrades=options.upgrades,
         )
-        return Connection(self, core, scope=scope, environ=environ)
+        return Connection(self, core, scope=scope)
 
     async def _open_session(self, conn: Connection) -> Any:
         """Run the connect handler; start the session unless it refused.
@@ -419,7 +417,10 @@ class Server:
         try:
             with trio.move_on_after(self._options.connect_timeout) as timeout:
                 try:
-                    result = await self._trigger("connect", conn.sid, conn.environ, fail_closed=True)
+                    if "connect" in self._handlers:
+                        result = await self._trigger("connect", conn.sid, conn.environ, fail_closed=True)
+                    else:
+                        result = None
                 except ConnectionRefusedError as refused:
                     result = refused.error_message
                     if result is True or result is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ._environ import build_environ
 from ._exceptions import ConnectionClosed
 from .protocol.events import (
     Event,
@@ -78,36 +79,66 @@ class Connection:
     application never constructs one.
     """
 
-    def __init__(
-        self,
-        server: Server,
-        core: ServerSession,
-        *,
-        scope: Mapping[str, Any],
-        environ: Mapping[str, Any],
-    ) -> None:
+    # Thousands of idle sessions live at once: no per-instance __dict__, and
+    # everything a session may never need (environ, data, handlers) made on demand.
+    __slots__ = (
+        "__weakref__",
+        "_booked_deadline",
+        "_booking",
+        "_changed",
+        "_closed",
+        "_core",
+        "_data",
+        "_environ",
+        "_handler_scope",
+        "_incoming_receive",
+        "_incoming_send",
+        "_last_poll_at",
+        "_lifecycle_handlers",
+        "_probe_scope",
+        "_server",
+        "_transport_scope",
+        "scope",
+    )
+
+    def __init__(self, server: Server, core: ServerSession, *, scope: Mapping[str, Any]) -> None:
         self._server = server
         self._core = core
         #: The ASGI scope of the request that opened the session.
         self.scope = scope
-        #: A WSGI-style mapping of that request (python-engineio's ``environ``).
-        self.environ = environ
-        #: Free-form per-session storage (what ``server.session(sid)`` yields).
-        self.data: dict[str, Any] = {}
+        self._environ: Mapping[str, Any] | None = None
+        self._data: dict[str, Any] | None = None
         self._changed = trio.lowlevel.ParkingLot()
-        self._closed = trio.Event()
-        self._finished = trio.Event()
+        self._closed = False
         incoming: tuple[trio.MemorySendChannel[Message], trio.MemoryReceiveChannel[Message]] = (
             trio.open_memory_channel(server._options.max_queued_incoming)
         )
         self._incoming_send, self._incoming_receive = incoming
-        self._probe_scopes: set[trio.CancelScope] = set()
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
         self._last_poll_at = -math.inf
         self._booking: _Booking | None = None
-        self._transport_scopes: set[trio.CancelScope] = set()
-        self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
+        self._probe_scope: trio.CancelScope | None = None
+        self._transport_scope: trio.CancelScope | None = None
+        self._lifecycle_handlers: dict[str, Callable[..., Any]] | None = None
+
+    @property
+    def environ(self) -> Mapping[str, Any]:
+        """A WSGI-style mapping of the opening request (python-engineio's ``environ``)."""
+        if self._environ is None:
+            self._environ = build_environ(self.scope)
+        return self._environ
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Free-form per-session storage (what ``server.session(sid)`` yields)."""
+        if self._data is None:
+            self._data = {}
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
 
     # ------------------------------------------------------------ public API
     @property
@@ -214,7 +245,8 @@ class Connection:
 
     async def wait_closed(self) -> CloseInfo:
         """Wait until the session has ended and return why."""
-        await self._closed.wait()
+        while not self._closed:
+            await self._wait_changed()
         return self._close_info_or_default()
 
     async def wait_drained(self) -> None:
@@ -238,6 +270,8 @@ class Connection:
             raise ValueError(f"unknown event {event!r}; expected one of {sorted(LIFECYCLE_EVENTS)}")
 
         def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            if self._lifecycle_handlers is None:
+                self._lifecycle_handlers = {}
             self._lifecycle_handlers[event] = function
             return function
 
@@ -261,7 +295,8 @@ class Connection:
 
     # ------------------------------------------------------------- internals
     def _wants(self, event: str) -> bool:
-        return event in self._lifecycle_handlers or event in self._server._lifecycle_handlers
+        own = self._lifecycle_handlers
+        return (own is not None and event in own) or event in self._server._lifecycle_handlers
 
     async def _emit(self, event: str, *args: Any) -> None:
         """Fire a lifecycle event: the server's handler (with sid), then this session's."""
@@ -269,7 +304,8 @@ class Connection:
         handler = server._lifecycle_handlers.get(event)
         if handler is not None:
             await server._call_lifecycle(handler, event, self.sid, self.sid, *args)
-        handler = self._lifecycle_handlers.get(event)
+        own = self._lifecycle_handlers
+        handler = own.get(event) if own is not None else None
         if handler is not None:
             await server._call_lifecycle(handler, event, self.sid, *args)
 
@@ -301,22 +337,22 @@ class Connection:
         self._after_close()
 
     def _after_close(self) -> None:
-        if self._closed.is_set():
+        if self._closed:
             return
         info = self._close_info_or_default()
         level = logging.INFO if info.reason in _ROUTINE_REASONS else logging.WARNING
         logger.log(level, "session %s closed: %s", self.sid, info)
         self._incoming_send.close()
-        for scope in self._probe_scopes:
-            scope.cancel()
+        if self._probe_scope is not None:
+            self._probe_scope.cancel()
         self._server._heartbeats.drop(self)
         self._handler_scope.deadline = min(
             self._handler_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
         )
         flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
-        for scope in self._transport_scopes:
-            scope.deadline = min(scope.deadline, flush_deadline)
-        self._closed.set()
+        if self._transport_scope is not None:
+            self._transport_scope.deadline = min(self._transport_scope.deadline, flush_deadline)
+        self._closed = True
         self._notify()
         self._server._session_closed(self, info)
 
@@ -375,7 +411,6 @@ class Connection:
         finally:
             if not self._core.closed:
                 self.close(CloseReason.SERVER_SHUTDOWN)
-            self._finished.set()
             await self._server._session_finished(self)
 
     def _awaits_final_poll(self) -> bool:

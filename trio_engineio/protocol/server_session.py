@@ -64,6 +64,33 @@ class ServerSession:
     python-engineio does), so clients wait that much longer for PINGs too.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_final_packets_sent",
+        "_get_pending",
+        "_next_ping_at",
+        "_noop_due",
+        "_outgoing",
+        "_pong_deadline",
+        "_post_pending",
+        "buffered_bytes",
+        "buffered_messages",
+        "close_info",
+        "created_at",
+        "last_pong_at",
+        "max_payload",
+        "ping_grace",
+        "ping_interval",
+        "ping_timeout",
+        "sid",
+        "state",
+        "transport",
+        "upgrade_deadline",
+        "upgrade_state",
+        "upgrade_timeout",
+        "upgrades",
+    )
+
     def __init__(
         self,
         sid: str,
