@@ -6,7 +6,7 @@ packets (or closes), a POST feeds packets in. Session rules live in the core.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -78,12 +78,7 @@ class PollingHandler:
     ) -> None:
         """Hold a GET until the session has packets for it, then answer with them."""
         core = conn._core
-        try:
-            core.begin_get()
-        except RemoteProtocolError as exc:
-            if core.closed:
-                conn._after_close()
-            raise RequestRejected(ErrorCode.BAD_REQUEST, str(exc)) from None
+        _attach(conn, core.begin_get)
         aborted = False
         try:
             if not core.poll_ready():
@@ -110,12 +105,7 @@ class PollingHandler:
     ) -> None:
         """Read a POST body (bounded by maxPayload) and feed its packets to the session."""
         core = conn._core
-        try:
-            core.begin_post()
-        except RemoteProtocolError as exc:
-            if core.closed:
-                conn._after_close()
-            raise RequestRejected(ErrorCode.BAD_REQUEST, str(exc)) from None
+        _attach(conn, core.begin_post)
         try:
             content_type = header_value(scope, b"content-type") or b""
             if content_type.split(b";")[0].strip().lower() == _OCTET_STREAM:
@@ -163,6 +153,16 @@ class PollingHandler:
                 body = compress(body, encoding)
                 all_headers.append((b"content-encoding", encoding.encode()))
         await send_response(send, 200, body, all_headers)
+
+
+def _attach(conn: Connection, begin: Callable[[], None]) -> None:
+    """Attach a GET or POST to its session, or refuse it with 400 (the core may close the session)."""
+    try:
+        begin()
+    except RemoteProtocolError as exc:
+        if conn._core.closed:
+            conn._after_close()
+        raise RequestRejected(ErrorCode.BAD_REQUEST, str(exc)) from None
 
 
 async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> bool:
