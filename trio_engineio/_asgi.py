@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import mimetypes
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
@@ -12,6 +11,7 @@ import trio
 
 from ._asgi_polling import POLLING_HEADERS, PollingHandler
 from ._asgi_websocket import WebSocketHandler, reject_websocket
+from ._callables import call_maybe_async
 from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
 from ._http import ASGIReceive, ASGISend, Headers, send_response
 from ._server import Server
@@ -233,8 +233,5 @@ def _app_path(scope: Mapping[str, Any]) -> str:
 
 
 async def _call_hook(hook: Hook) -> None:
-    if hook is None:
-        return
-    result = hook()
-    if inspect.isawaitable(result):
-        await result
+    if hook is not None:
+        await call_maybe_async(hook)

@@ -64,7 +64,7 @@ class PollingHandler:
             return
         open_packet = Packet(PacketType.OPEN, conn._core.handshake.encode(server._options.json.dumps))
         headers = list(extra_headers)
-        headers.extend(_cookie_header(server, conn.sid))
+        headers.extend(cookie_header(server, conn.sid))
         await self._send_payload(scope, send, encode_payload([open_packet]), headers)
 
     # ---------------------------------------------------------------- long-poll
@@ -227,7 +227,7 @@ _COOKIE_ATTRIBUTES = {
 }
 
 
-def _cookie_header(server: Server, sid: str) -> Headers:
+def cookie_header(server: Server, sid: str) -> Headers:
     options = server._options.cookie
     if options is None:
         return []
@@ -251,10 +251,11 @@ def _cookie_header(server: Server, sid: str) -> Headers:
     return [(b"set-cookie", "; ".join(parts).encode("latin-1"))]
 
 
+def unauthorized_body(server: Server, message: Any) -> bytes:
+    """The 401 body python-engineio sends when the connect handler refuses: ``{"message": ...}``."""
+    return server._options.json.dumps({"message": message}).encode("utf-8")
+
+
 async def _send_unauthorized(server: Server, send: ASGISend, message: Any, headers: Headers) -> None:
-    body = server._options.json.dumps({"message": message}).encode("utf-8")
+    body = unauthorized_body(server, message)
     await send_response(send, 401, body, [*POLLING_HEADERS, *headers], content_type=b"application/json")
-
-
-cookie_header = _cookie_header
-send_unauthorized = _send_unauthorized

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._asgi_polling import cookie_header
+from ._asgi_polling import cookie_header, unauthorized_body
 from ._http import ASGIReceive, ASGISend, Headers
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.events import ProbeAnswered, UpgradeAborted, UpgradeCompleted
@@ -62,6 +62,16 @@ async def reject_websocket(
         await send({"type": "websocket.close", "code": CLOSE_POLICY})
 
 
+class _FrameRefused(Exception):
+    """A frame the session cannot take: close the socket with ``code``."""
+
+    def __init__(self, code: int, reason: CloseReason, description: str) -> None:
+        self.code = code
+        self.reason = reason
+        self.description = description
+        super().__init__(description)
+
+
 class _Socket:
     """The ASGI websocket of one request, with its close state."""
 
@@ -90,6 +100,24 @@ class _Socket:
             return str(text)
         data = message.get("bytes")
         return bytes(data) if data is not None else ""
+
+    async def receive_packet(self) -> Packet | None:
+        """The next packet, ``None`` once the peer has gone; :class:`_FrameRefused` for bad frames."""
+        frame = await self.receive_frame()
+        if frame is None:
+            return None
+        if self.frame_too_big(frame):
+            raise _FrameRefused(CLOSE_TOO_BIG, CloseReason.TRANSPORT_ERROR, "payload too large")
+        try:
+            return decode_frame(frame)
+        except ParseError as exc:
+            raise _FrameRefused(CLOSE_PROTOCOL_ERROR, CloseReason.PARSE_ERROR, str(exc)) from None
+
+    async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
+        """Send a batch; after the close the NOOP meant for a pending long-poll is dropped."""
+        for packet in packets:
+            if not (closing and packet.type is PacketType.NOOP):
+                await self.send_packet(packet)
 
     def frame_too_big(self, frame: str | bytes) -> bool:
         # A str's UTF-8 size is at least its length; only measure exactly when it matters.
@@ -137,8 +165,7 @@ class WebSocketHandler:
             conn = await server._create_session(transport="websocket", scope=scope)
             refusal = await server._open_session(conn)
             if refusal is not None:
-                body = server._options.json.dumps({"message": refusal}).encode("utf-8")
-                await reject_websocket(scope, send, 401, body, extra_headers)
+                await reject_websocket(scope, send, 401, unauthorized_body(server, refusal), extra_headers)
                 return
             headers = [*extra_headers, *cookie_header(server, conn.sid)]
             if not await _accept(conn, send, headers, scope):
@@ -183,19 +210,14 @@ class WebSocketHandler:
         try:
             with scope:
                 while core.upgrading:
-                    frame = await socket.receive_frame()
-                    if frame is None:
-                        outcome = "socket closed during the upgrade"
-                        break
-                    if socket.frame_too_big(frame):
-                        outcome = "frame larger than maxPayload during the upgrade"
-                        socket.close_code = CLOSE_TOO_BIG
-                        break
                     try:
-                        packet = decode_frame(frame)
-                    except ParseError as exc:
-                        outcome = f"undecodable frame during the upgrade: {exc}"
-                        socket.close_code = CLOSE_PROTOCOL_ERROR
+                        packet = await socket.receive_packet()
+                    except _FrameRefused as refused:
+                        outcome = f"{refused.description} during the upgrade"
+                        socket.close_code = refused.code
+                        break
+                    if packet is None:
+                        outcome = "socket closed during the upgrade"
                         break
                     if not core.upgrading:
                         break
@@ -235,8 +257,7 @@ class WebSocketHandler:
             conn.close(CloseReason.SERVER_SHUTDOWN, "request cancelled by the ASGI server")
             with trio.CancelScope(deadline=trio.current_time() + 1, shield=True):
                 if not socket.gone:
-                    for packet in conn._core.take_outgoing():
-                        await socket.send_packet(packet)
+                    await socket.send_packets(conn._core.take_outgoing(), closing=True)
                     conn._core.mark_final_packets_sent()
             raise
 
@@ -265,19 +286,14 @@ class WebSocketHandler:
     async def _reader(self, conn: Connection, socket: _Socket) -> None:
         core = conn._core
         while not core.closed:
-            frame = await socket.receive_frame()
-            if frame is None:
-                conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
-                return
-            if socket.frame_too_big(frame):
-                socket.close_code = CLOSE_TOO_BIG
-                conn.close(CloseReason.TRANSPORT_ERROR, "payload too large")
-                return
             try:
-                packet = decode_frame(frame)
-            except ParseError as exc:
-                socket.close_code = CLOSE_PROTOCOL_ERROR
-                conn.close(CloseReason.PARSE_ERROR, str(exc))
+                packet = await socket.receive_packet()
+            except _FrameRefused as refused:
+                socket.close_code = refused.code
+                conn.close(refused.reason, refused.description)
+                return
+            if packet is None:
+                conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
                 return
             if conn._wants("packet_received"):
                 await conn._emit("packet_received", packet)
@@ -294,10 +310,7 @@ class WebSocketHandler:
                 packets = core.take_outgoing()
                 conn._notify()
                 closing = core.closed
-                for packet in packets:
-                    if closing and packet.type is PacketType.NOOP:
-                        continue
-                    await socket.send_packet(packet)
+                await socket.send_packets(packets, closing=closing)
                 await conn._after_flush(packets)
                 if closing:
                     core.mark_final_packets_sent()

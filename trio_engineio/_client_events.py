@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ._callables import call_maybe_async
 from ._client_common import single_exception
 from ._client_connection import ClientConnection, check_client_options, open_client
 from ._exceptions import ConnectionClosed
@@ -128,9 +129,7 @@ class Client:
         if event == "disconnect" and not _accepts_argument(handler):
             args = ()
         try:
-            result = handler(*args)
-            if inspect.isawaitable(result):
-                await result
+            await call_maybe_async(handler, *args)
         except Exception:
             logger.exception("%s handler raised", event)
 

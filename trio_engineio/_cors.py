@@ -8,10 +8,10 @@ Requests without an ``Origin`` header (non-browser clients) are accepted.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from ._callables import positional_arity
 from ._environ import build_environ
 from ._http import Headers, header_value
 from ._options import OriginPolicy
@@ -84,7 +84,8 @@ def check_origin(
         raise OriginRefused(raw)
     if callable(policy):
         try:
-            if _takes_two_arguments(policy):
+            arity = positional_arity(policy)
+            if arity is not None and arity >= 2:
                 allowed = bool(policy(origin, build_environ(scope)))
             else:
                 allowed = bool(policy(origin))
@@ -97,15 +98,6 @@ def check_origin(
     if any(_normalise(candidate) == normalised for candidate in policy):
         return raw
     raise OriginRefused(raw)
-
-
-def _takes_two_arguments(function: Any) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 def cors_headers(origin: bytes | None, *, credentials: bool) -> Headers:

@@ -42,9 +42,6 @@ class HeartbeatScheduler:
         self._counter = itertools.count()
         self._wakeup = trio.lowlevel.ParkingLot()
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def schedule(self, conn: Connection, deadline: float) -> None:
         """Make sure ``conn`` is woken no later than ``deadline``."""
         if deadline == math.inf or deadline >= conn._booked_deadline:

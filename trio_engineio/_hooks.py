@@ -7,13 +7,13 @@ refused with a specific answer and one log line, the server carries on.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import trio
 
+from ._callables import call_maybe_async
 from ._http import Headers
 from .protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
 
@@ -27,14 +27,6 @@ HeadersHook = Callable[[Mapping[str, Any], list[tuple[str, str]]], Any]
 GenerateIdHook = Callable[[Mapping[str, Any]], Any]
 
 _SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
-
-
-async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
-    """Call a sync or async hook and return its result."""
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 class ServerHooks:
@@ -64,7 +56,7 @@ class ServerHooks:
             return
         with trio.move_on_after(self.allow_request_timeout) as timeout:
             try:
-                verdict = await call_hook(hook, scope)
+                verdict = await call_maybe_async(hook, scope)
             except Exception:
                 self.logger.exception("allow_request hook failed; refusing the handshake")
                 raise RequestRejected(ErrorCode.FORBIDDEN, "allow_request raised") from None
@@ -83,7 +75,7 @@ class ServerHooks:
             if hook is None:
                 continue
             try:
-                returned = await call_hook(hook, scope, collected)
+                returned = await call_maybe_async(hook, scope, collected)
             except Exception:
                 self.logger.exception("headers hook failed; its headers are left out")
                 continue
@@ -101,7 +93,7 @@ class ServerHooks:
         if hook is None:
             return None
         try:
-            sid = await call_hook(hook, scope)
+            sid = await call_maybe_async(hook, scope)
         except Exception:
             self.logger.exception("generate_id hook failed")
             raise RequestRejected(ErrorCode.BAD_REQUEST, "generate_id raised") from None

@@ -20,11 +20,6 @@ def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | 
     return None
 
 
-def header_values(scope: MutableMapping[str, Any] | Any, name: bytes) -> list[bytes]:
-    """Every value of request header ``name``."""
-    return [bytes(value) for key, value in scope["headers"] if key.lower() == name]
-
-
 async def send_response(
     send: ASGISend,
     status: int,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import inspect
 import logging
 import secrets
 from collections import Counter
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ._callables import call_maybe_async, positional_arity
 from ._exceptions import ConnectionClosed
 from ._heartbeats import HeartbeatScheduler
 from ._hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
@@ -49,17 +49,6 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         if not self.args:
             return "Unauthorized"
         return self.args[0] if len(self.args) == 1 else list(self.args)
-
-
-def _positional_arity(function: Callable[..., Any]) -> int | None:
-    """How many positional arguments ``function`` takes (``None``: any number or unknown)."""
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
-        return None
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 def _not_running() -> RequestRejected:
@@ -267,7 +256,7 @@ class Server:
         def register(function: HandlerT) -> HandlerT:
             if event in LIFECYCLE_EVENTS:
                 self._lifecycle_handlers[event] = function
-            elif event == "disconnect" and _positional_arity(function) == 1:
+            elif event == "disconnect" and positional_arity(function) == 1:
                 # python-engineio < 4.11 style: disconnect(sid), no reason.
                 self._handlers[event] = lambda sid, reason: function(sid)
             else:
@@ -289,10 +278,7 @@ class Server:
             return None
         async with self._limiter:
             try:
-                result = handler(*args)
-                if inspect.isawaitable(result):
-                    result = await result
-                return result
+                return await call_maybe_async(handler, *args)
             except ConnectionRefusedError:
                 raise
             except Exception:
@@ -465,9 +451,7 @@ class Server:
     async def _call_lifecycle(self, handler: Callable[..., Any], event: str, sid: str, *args: Any) -> None:
         """Call one lifecycle handler, containing its exceptions."""
         try:
-            result = handler(*args)
-            if inspect.isawaitable(result):
-                await result
+            await call_maybe_async(handler, *args)
         except Exception:
             self._handler_errors += 1
             self.logger.exception("%s handler failed for session %s", event, sid)
