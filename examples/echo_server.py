@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 
 import trio
 
 import trio_engineio
+
+from ._shutdown import until_signal
 
 
 async def echo(conn: trio_engineio.Connection) -> None:
@@ -44,14 +45,6 @@ app = build_app(
     float(os.environ.get("EIO_PING_INTERVAL", "25")),
     float(os.environ.get("EIO_PING_TIMEOUT", "20")),
 )
-
-
-async def until_signal() -> None:
-    """Return on the first SIGINT (Ctrl+C) or SIGTERM: serve()'s graceful shutdown trigger."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            print(f"{signal.Signals(signum).name}: shutting down", flush=True)
-            return
 
 
 def main() -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import trio
 
 import trio_engineio
+
+from ._shutdown import until_signal
 
 logger = logging.getLogger("examples.metrics")
 
@@ -141,11 +142,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("trio_engineio").setLevel(logging.WARNING)
-
-    async def until_signal() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                return
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 
 import trio
 
 import trio_engineio
 
+from .._shutdown import until_signal
 from .server import build_app, client_build
-
-
-async def until_signal() -> None:
-    """Return on Ctrl+C or SIGTERM: the graceful shutdown trigger for serve()."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            print(f"{signal.Signals(signum).name}: shutting down", flush=True)
-            return
 
 
 def main() -> None:
