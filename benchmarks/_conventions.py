@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from . import _debug
+
 MAX_PAYLOAD = 1_000_000
 
 
@@ -22,6 +24,26 @@ def ping_interval_ms() -> int:
 
 def ping_timeout_ms() -> int:
     return int(os.environ.get("EIO_PING_TIMEOUT_MS", "20000"))
+
+
+def answers(message: str | bytes, count: int) -> tuple[int, list[str | bytes]]:
+    """Apply the conventions to one message: (the session's new ``~`` count, what to send back).
+
+    Text ``#`` answers with a memory census when ``EIO_BENCH_DEBUG`` enables it.
+    """
+    if isinstance(message, str) and message:
+        first = message[0]
+        if first == "~":
+            return count + 1, []
+        if message == "?":
+            return count, [f"={count}"]
+        if first == "!":
+            push = parse_push(message)
+            if push is not None:
+                return count, ["x" * push[1]] * push[0]
+        if first == "#" and _debug.ENABLED:
+            return count, [_debug.census()]
+    return count, [message]
 
 
 def parse_push(text: str) -> tuple[int, int] | None:

@@ -11,8 +11,7 @@ import os
 
 import trio_engineio
 
-from . import _debug
-from ._conventions import MAX_PAYLOAD, parse_push, ping_interval_ms, ping_timeout_ms
+from ._conventions import MAX_PAYLOAD, answers, ping_interval_ms, ping_timeout_ms
 
 STYLE = os.environ.get("EIO_BENCH_STYLE", "trio")
 
@@ -20,25 +19,9 @@ STYLE = os.environ.get("EIO_BENCH_STYLE", "trio")
 async def handler(conn: trio_engineio.Connection) -> None:
     counted = 0
     async for message in conn:
-        if isinstance(message, str) and message:
-            first = message[0]
-            if first == "~":
-                counted += 1
-                continue
-            if message == "?":
-                await conn.send(f"={counted}")
-                continue
-            if first == "!":
-                push = parse_push(message)
-                if push is not None:
-                    payload = "x" * push[1]
-                    for _ in range(push[0]):
-                        await conn.send(payload)
-                    continue
-            if first == "#" and _debug.ENABLED:
-                await conn.send(_debug.census())
-                continue
-        await conn.send(message)
+        counted, replies = answers(message, counted)
+        for reply in replies:
+            await conn.send(reply)
 
 
 server = trio_engineio.Server(
@@ -62,21 +45,9 @@ if STYLE != "trio":
 
     @server.on("message")
     async def message(sid: str, data: str | bytes) -> None:
-        if isinstance(data, str) and data:
-            if data[0] == "~":
-                counts[sid] = counts.get(sid, 0) + 1
-                return
-            if data == "?":
-                await server.send(sid, f"={counts.get(sid, 0)}")
-                return
-            if data[0] == "!":
-                push = parse_push(data)
-                if push is not None:
-                    payload = "x" * push[1]
-                    for _ in range(push[0]):
-                        await server.send(sid, payload)
-                    return
-        await server.send(sid, data)
+        counts[sid], replies = answers(data, counts.get(sid, 0))
+        for reply in replies:
+            await server.send(sid, reply)
 
 
 app = trio_engineio.ASGIApp(server)

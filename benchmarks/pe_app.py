@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import engineio
 
-from ._conventions import MAX_PAYLOAD, parse_push, ping_interval_ms, ping_timeout_ms
+from ._conventions import MAX_PAYLOAD, answers, ping_interval_ms, ping_timeout_ms
 
 eio = engineio.AsyncServer(
     async_mode="asgi",
@@ -34,21 +34,9 @@ async def disconnect(sid: str, *args: object) -> None:
 
 @eio.on("message")
 async def message(sid: str, data: str | bytes) -> None:
-    if isinstance(data, str) and data:
-        if data[0] == "~":
-            counts[sid] = counts.get(sid, 0) + 1
-            return
-        if data == "?":
-            await eio.send(sid, f"={counts.get(sid, 0)}")
-            return
-        if data[0] == "!":
-            push = parse_push(data)
-            if push is not None:
-                payload = "x" * push[1]
-                for _ in range(push[0]):
-                    await eio.send(sid, payload)
-                return
-    await eio.send(sid, data)
+    counts[sid], replies = answers(data, counts.get(sid, 0))
+    for reply in replies:
+        await eio.send(sid, reply)
 
 
 app = engineio.ASGIApp(eio)

@@ -15,8 +15,7 @@ from typing import Any
 
 import trio
 
-from . import _debug
-from ._conventions import MAX_PAYLOAD, parse_push, ping_interval_ms, ping_timeout_ms
+from ._conventions import MAX_PAYLOAD, answers, ping_interval_ms, ping_timeout_ms
 
 INTERVAL = ping_interval_ms() / 1000
 _TEXT_HEADERS = [
@@ -54,23 +53,6 @@ class _PollingSession:
 _sessions: dict[str, _PollingSession] = {}
 
 
-def _answers(text: str, count: int) -> tuple[int, list[str]]:
-    """Apply the conventions to one text message: (new count, text messages to send)."""
-    if text:
-        first = text[0]
-        if first == "~":
-            return count + 1, []
-        if text == "?":
-            return count, [f"={count}"]
-        if first == "!":
-            push = parse_push(text)
-            if push is not None:
-                return count, ["x" * push[1]] * push[0]
-        if first == "#" and _debug.ENABLED:
-            return count, [_debug.census()]
-    return count, [text]
-
-
 async def _websocket(receive: Any, send: Any) -> None:
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
@@ -93,7 +75,7 @@ async def _websocket(receive: Any, send: Any) -> None:
             continue
         kind = text[:1]
         if kind == "4":
-            count, replies = _answers(text[1:], count)
+            count, replies = answers(text[1:], count)
             for reply in replies:
                 await send({"type": "websocket.send", "text": "4" + reply})
         elif kind == "1":
@@ -145,7 +127,7 @@ async def _http(scope: dict[str, Any], receive: Any, send: Any) -> None:
     for packet in b"".join(chunks).decode().split("\x1e"):
         kind = packet[:1]
         if kind == "4":
-            session.count, replies = _answers(packet[1:], session.count)
+            session.count, replies = answers(packet[1:], session.count)
             for reply in replies:
                 session.push("4" + reply)
         elif kind == "b":
