@@ -17,21 +17,12 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-const NODE_MODULES = path.join(__dirname, "..", "js", "node_modules");
-const { chromium } = require(path.join(NODE_MODULES, "playwright-core"));
+const common = require(path.join(__dirname, "..", "interop", "js", "common.js"));
+const { chromium } = common.requirePeer("playwright-core");
 
 const config = JSON.parse(process.argv[2] || "{}");
 const STEP = { timeout: config.stepMs || 15000 };
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const ARGS = common.CHROMIUM_ARGS;
 
 function watch(page, problems) {
   page.on("console", (msg) => {

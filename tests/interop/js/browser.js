@@ -21,16 +21,7 @@ const common = require("./common.js");
 const { chromium } = common.requirePeer("playwright-core");
 
 const config = JSON.parse(process.argv[2] || "{}");
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const ARGS = common.CHROMIUM_ARGS;
 
 function watch(page) {
   const seen = { console: [], pageErrors: [], engineio: [], failed: [] };

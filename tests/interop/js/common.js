@@ -7,6 +7,19 @@ const path = require("path");
 
 const NODE_MODULES = path.join(__dirname, "..", "..", "js", "node_modules");
 
+// Flags for Debian's Chromium here: headless as root, and no background network traffic
+// (this machine's closed network refuses it).
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 function requirePeer(name) {
   return require(path.join(NODE_MODULES, name));
 }
@@ -96,4 +109,4 @@ function printResult(result) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-module.exports = { NODE_MODULES, requirePeer, prng, makePlan, pushMessage, toBuffer, sameMessage, describe, wireSize, printResult };
+module.exports = { NODE_MODULES, CHROMIUM_ARGS, requirePeer, prng, makePlan, pushMessage, toBuffer, sameMessage, describe, wireSize, printResult };
