@@ -32,7 +32,7 @@ import json
 import math
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from ssl import SSLContext as _SSLContext
 from typing import Any
@@ -63,9 +63,12 @@ if sys.version_info < (3, 11):
 
 __all__ = ["ClientConnection", "open_client"]
 
+#: httpx's own TLS context factory (public since httpx 0.28): without it, https polling stays on httpx.
+_create_ssl_context: Callable[..., _SSLContext] | None = getattr(httpx, "create_ssl_context", None)
+
 _TRANSPORTS = ("polling", "websocket")
 #: Scheduler rounds the polling writer waits at most for a burst of sends to join a POST.
-_COALESCE_ROUNDS = 8
+_COALESCE_ROUNDS = 32
 #: Request headers trio-websocket must not receive from the httpx request.
 _WS_DROP_HEADERS = frozenset(
     {"host", "connection", "upgrade", "accept-encoding", "content-length", "transfer-encoding"}
@@ -98,6 +101,8 @@ class ClientConnection:
         max_message_size: int,
         receive_queue_size: int,
         send_buffer_size: int,
+        direct_http_ssl: _SSLContext | None = None,
+        direct_http: bool = False,
     ) -> None:
         self._url = url
         self._nursery = nursery
@@ -119,6 +124,8 @@ class ClientConnection:
             headers=self._headers,
             max_response_size=max_response_size,
             connect_timeout=connect_timeout,
+            direct=direct_http,
+            ssl_context=direct_http_ssl,
         )
         self._ws: WebSocketTransport | None = None
         self._probe_ws: WebSocketTransport | None = None
@@ -408,14 +415,17 @@ class ClientConnection:
     async def _coalesce(self) -> None:
         """Let tasks that are sending right now add to the queue before a POST takes it.
 
-        A few scheduler rounds (no wall-clock wait): while the queue keeps growing,
-        yield again, so a burst of ``send()`` calls goes out in one POST.
+        A few scheduler rounds (no wall-clock wait): while the queue keeps growing, or
+        while the application still has received messages to read (it is likely to
+        answer them: a request/response loop checkpoints twice per message), yield
+        again, so a burst of ``send()`` calls goes out in one POST.
         """
         session = self._session
+        incoming = self._incoming
         for _ in range(_COALESCE_ROUNDS):
             before = session.buffered_messages
             await trio.lowlevel.checkpoint()
-            if session.buffered_messages == before:
+            if session.buffered_messages == before and not incoming:
                 return
 
     async def _ws_reader(self, ws: WebSocketTransport) -> None:
@@ -559,6 +569,7 @@ class ClientConnection:
             self._pumps_scope.cancel()
             for ws in self._websockets:
                 ws.cancel()
+            self._polling.close()
             self._nursery.cancel_scope.cancel()
 
 
@@ -628,8 +639,12 @@ async def open_client(
     chosen = _check_transports(transports)
     engine_url = EngineURL.parse(url, engineio_path)
     owns_http = http_client is None
+    http_ssl: _SSLContext | None = None
     if http_client is None:
         verify: Any = ssl if isinstance(ssl, _SSLContext) else ssl is not False
+        if engine_url.secure and _create_ssl_context is not None:
+            # Made here so that the direct polling path uses exactly httpx's TLS settings.
+            verify = http_ssl = _create_ssl_context(verify=verify)
         http_client = httpx.AsyncClient(verify=verify, timeout=connect_timeout)
     try:
         try:
@@ -649,6 +664,8 @@ async def open_client(
                     max_message_size=max_message_size,
                     receive_queue_size=receive_queue_size,
                     send_buffer_size=send_buffer_size,
+                    direct_http=owns_http,
+                    direct_http_ssl=http_ssl,
                 )
                 try:
                     await conn._connect()
