@@ -79,13 +79,16 @@ class PollingHandler:
         """Hold a GET until the session has packets for it, then answer with them."""
         core = conn._core
         _attach(conn, core.begin_get)
-        aborted = False
         try:
-            if not core.poll_ready():
-                aborted = await _wait_ready_or_disconnect(conn, receive)
-            if aborted:
-                conn.close(CloseReason.TRANSPORT_CLOSE, "long-poll request aborted by the client")
-                return
+            while True:
+                aborted = not core.poll_ready() and await _wait_ready_or_disconnect(conn, receive)
+                # The packets are taken only if the ASGI server has not already reported
+                # the client gone: answering a dead request would lose them (C2).
+                if aborted or await _disconnect_reported(receive):
+                    conn.close(CloseReason.TRANSPORT_CLOSE, "long-poll request aborted by the client")
+                    return
+                if core.poll_ready():  # still (an upgrade may have been abandoned meanwhile)
+                    break
             packets = core.take_poll_payload()
         finally:
             core.end_get()
@@ -105,42 +108,58 @@ class PollingHandler:
     ) -> None:
         """Read a POST body (bounded by maxPayload) and feed its packets to the session."""
         core = conn._core
-        _attach(conn, core.begin_post)
+        body_read = False
         try:
-            content_type = header_value(scope, b"content-type") or b""
-            if content_type.split(b";")[0].strip().lower() == _OCTET_STREAM:
-                conn.close(CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4")
-                raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
-            limit = self.server._options.max_http_buffer_size
+            _attach(conn, core.begin_post)
             try:
-                with trio.fail_after(self.server._options.ping_timeout):
-                    body = await _read_body(scope, receive, limit)
-            except trio.TooSlowError:
-                conn.close(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
-                raise RequestRejected(
-                    ErrorCode.BAD_REQUEST, "POST body timed out", message="Request timeout", status=408
-                ) from None
-            except ClientGone:
-                conn.close(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
-                return
-            except PayloadTooLarge:
-                conn.close(CloseReason.TRANSPORT_ERROR, "payload too large")
-                raise RequestRejected(
-                    ErrorCode.BAD_REQUEST, "payload too large", message="Payload too large", status=413
-                ) from None
-            try:
-                packets = decode_payload(body)
-            except ParseError as exc:
-                conn.close(CloseReason.PARSE_ERROR, str(exc))
-                raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
-            if conn._wants("packet_received"):
-                for packet in packets:
-                    await conn._emit("packet_received", packet)
-            events = core.receive_packets(packets, trio.current_time())
-            await conn._receive_packets_and_deliver(events)
-        finally:
-            core.end_post()
+                body = await self._read_post_body(conn, scope, receive)
+                if body is None:
+                    return  # the client went away; the session is closed
+                body_read = True
+                try:
+                    packets = decode_payload(body)
+                except ParseError as exc:
+                    conn.close(CloseReason.PARSE_ERROR, str(exc))
+                    raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
+                if conn._wants("packet_received"):
+                    for packet in packets:
+                        await conn._emit("packet_received", packet)
+                events = core.receive_packets(packets, trio.current_time())
+                await conn._receive_packets_and_deliver(events)
+            finally:
+                core.end_post()
+        except RequestRejected as rejected:
+            if body_read:
+                raise
+            await _refuse_unread_post(self.server, scope, receive, send, rejected, extra_headers)
+            return
         await send_response(send, 200, b"ok", [*POLLING_HEADERS, *extra_headers])
+
+    async def _read_post_body(
+        self, conn: Connection, scope: MutableMapping[str, Any], receive: ASGIReceive
+    ) -> bytes | None:
+        """The body, or ``None`` if the client went away; refusals close the session first."""
+        content_type = header_value(scope, b"content-type") or b""
+        if content_type.split(b";")[0].strip().lower() == _OCTET_STREAM:
+            conn.close(CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4")
+            raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
+        limit = self.server._options.max_http_buffer_size
+        try:
+            with trio.fail_after(self.server._options.ping_timeout):
+                return await _read_body(scope, receive, limit)
+        except trio.TooSlowError:
+            conn.close(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
+            raise RequestRejected(
+                ErrorCode.BAD_REQUEST, "POST body timed out", message="Request timeout", status=408
+            ) from None
+        except ClientGone:
+            conn.close(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
+            return None
+        except PayloadTooLarge:
+            conn.close(CloseReason.TRANSPORT_ERROR, "payload too large")
+            raise RequestRejected(
+                ErrorCode.BAD_REQUEST, "payload too large", message="Payload too large", status=413
+            ) from None
 
     async def _send_payload(
         self, scope: MutableMapping[str, Any], send: ASGISend, body: bytes, headers: Headers
@@ -183,12 +202,76 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
         nursery.start_soon(watch_disconnect)
         while not core.poll_ready():
             await conn._wait_changed()
-        # Let a disconnect that arrived together with the packets be seen first.
-        await trio.lowlevel.cancel_shielded_checkpoint()
         nursery.cancel_scope.cancel()
-    # A disconnect seen while packets became ready still wins: answering the
-    # dead request would lose them.
+    # A disconnect already handed to the watcher is seen here (the nursery waits for it);
+    # one not yet handed over stays with the ASGI server for _disconnect_reported().
     return aborted
+
+
+async def _disconnect_reported(receive: ASGIReceive) -> bool:
+    """True if the ASGI server has already reported ``http.disconnect``; never blocks.
+
+    ``receive()`` runs in this task and a sibling cancels it. The sibling starts only
+    once this task yields, so a message the server already has is returned (hypercorn's
+    memory channel hands it over without a cancellable wait; a test double answers at
+    once), and a message that is not there yet stays queued: nothing is consumed
+    unseen. Other messages (the GET's empty ``http.request``) are skipped.
+    """
+    while True:
+        message: MutableMapping[str, Any] | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel, nursery.cancel_scope)
+            message = await receive()
+            nursery.cancel_scope.cancel()
+        if message is None:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+
+
+async def _cancel(scope: trio.CancelScope) -> None:
+    scope.cancel()
+
+
+async def _refuse_unread_post(
+    server: Server,
+    scope: MutableMapping[str, Any],
+    receive: ASGIReceive,
+    send: ASGISend,
+    rejected: RequestRejected,
+    headers: Headers,
+) -> None:
+    """Refuse a POST whose body was not (all) read, as the ASGI app refuses requests.
+
+    The client may close its half-sent request as soon as it sees our status line.
+    hypercorn 0.18's trio worker then calls ``TCPServer._close()`` from its read task
+    (h11 "peer closed connection without sending complete message body"), whose
+    ``send_eof()`` does not take the send lock: our next ``send_all()`` can meet trio's
+    conflict detector and ``send()`` raises ``trio.BusyResourceError``. The refusal was
+    decided and the session closed before; only the dead client misses the rest of the
+    answer, so the error is contained here instead of escaping the app.
+    """
+    server._rejected += 1
+    server.logger.info(
+        "refused %s %s: %s (HTTP %d)", scope.get("method"), scope.get("path"), rejected, rejected.status
+    )
+    try:
+        await send_response(
+            send,
+            rejected.status,
+            rejected.body(),
+            [*POLLING_HEADERS, *headers],
+            content_type=b"application/json",
+        )
+    except trio.BusyResourceError:
+        server.logger.debug(
+            "client closed while its HTTP %d was sent; the rest of it is dropped", rejected.status
+        )
+        # Return once the server has closed the request: returning earlier, with the
+        # response not started, would let it answer 500 on the app's behalf.
+        with trio.move_on_after(server._options.ping_timeout):
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
 
 async def _read_body(scope: MutableMapping[str, Any], receive: ASGIReceive, limit: int) -> bytes:

@@ -14,8 +14,19 @@ from typing import Any
 
 import pytest
 import trio
-from bi_harness import RS, Engine, RawResponse, asgi_http, engine, polling_url, websocket_url, ws_close_code
+from bi_harness import (
+    RS,
+    Engine,
+    RawResponse,
+    asgi_http,
+    engine,
+    http_scope,
+    polling_url,
+    websocket_url,
+    ws_close_code,
+)
 
+from trio_engineio._asgi_polling import _disconnect_reported
 from trio_engineio.testing import open_websocket
 
 TEXT = (b"content-type", b"text/plain;charset=UTF-8")
@@ -323,11 +334,6 @@ async def test_c2_aborted_pending_get_closes_with_transport_close(autojump_clock
         await assert_closed(eng, sid, "transport close", "long-poll request aborted by the client")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a long-poll GET whose client went away at the moment a message was queued "
-    "answers the dead request with the message (lost) and keeps the session open",
-)
 async def test_c2_abort_racing_a_message_loses_nothing(autojump_clock: trio.abc.Clock) -> None:
     """The client vanishes while the server queues a message: requeue it or close, never lose it."""
     async with engine(echo=False) as eng:
@@ -358,6 +364,62 @@ async def test_c2_abort_racing_a_message_loses_nothing(autojump_clock: trio.abc.
                 outcomes.append("lost: answered to the gone client, session still open")
                 await eng.post(sid, "1")
         assert all(o in ("transport close", "requeued") for o in outcomes), outcomes
+
+
+async def test_c2_client_gone_as_the_get_stops_waiting_loses_nothing(autojump_clock: trio.abc.Clock) -> None:
+    """receive() as hypercorn makes it (a memory channel); the disconnect is queued at the very
+    moment the GET stops waiting for one (its receive() is cancelled): still never answered."""
+    async with engine(echo=False) as eng:
+        eng.rec.echo = False
+        for round_ in range(5):
+            sid = await eng.handshake()
+            conn = eng.server.connection(sid)
+            to_app, from_server = trio.open_memory_channel[dict[str, Any]](10)
+            sent: list[Any] = []
+
+            await to_app.send({"type": "http.request", "body": b"", "more_body": False})
+            scope = http_scope("GET", query=query(sid))
+            receive = partial(_receive_then_gone_when_cancelled, to_app, from_server)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(eng.app, scope, receive, partial(_record, sent))
+                with trio.fail_after(5):
+                    while not conn._core.get_pending:
+                        await trio.sleep(0.01)
+                await conn.send(f"m{round_}")
+            assert sent == [], (round_, sent)  # nothing answered to the gone client
+            assert conn.close_info is not None
+            assert (conn.close_reason, conn.close_info.description) == (
+                "transport close",
+                "long-poll request aborted by the client",
+            )
+
+
+async def _receive_then_gone_when_cancelled(
+    to_app: trio.MemorySendChannel[dict[str, Any]], from_server: trio.MemoryReceiveChannel[dict[str, Any]]
+) -> dict[str, Any]:
+    try:
+        return await from_server.receive()
+    except trio.Cancelled:
+        to_app.send_nowait({"type": "http.disconnect"})  # as hypercorn's HTTPStream on StreamClosed
+        raise
+
+
+async def _record(sent: list[Any], message: Any) -> None:
+    sent.append(message)
+
+
+async def test_c2_disconnect_reported_never_blocks_and_consumes_nothing_unseen() -> None:
+    with trio.fail_after(5):
+        to_app, from_server = trio.open_memory_channel[dict[str, Any]](10)
+        assert await _disconnect_reported(from_server.receive) is False  # nothing there: no wait
+        await to_app.send({"type": "http.request", "body": b"", "more_body": False})
+        assert await _disconnect_reported(from_server.receive) is False  # skipped, not a disconnect
+        await to_app.send({"type": "http.disconnect"})
+        assert await _disconnect_reported(from_server.receive) is True
+        # a cancelled look leaves a later message for the next receive()
+        assert await _disconnect_reported(from_server.receive) is False
+        await to_app.send({"type": "http.disconnect"})
+        assert (await from_server.receive())["type"] == "http.disconnect"
 
 
 # ------------------------------------------------------------------------------- C3 C4

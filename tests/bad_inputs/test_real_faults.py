@@ -153,12 +153,6 @@ async def test_b1_real_413_at_once_without_reading_the_body() -> None:
             await survives(eng)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug (with hypercorn 0.18): when the client pauses mid-body, sending the early 413 "
-    "raises trio.BusyResourceError ('another task is currently sending data on this SocketStream') "
-    "out of send(); the exception escapes the ASGI app (hypercorn logs 'Error in ASGI Framework')",
-)
 async def test_b1_real_413_to_a_pausing_client_no_exception_escapes() -> None:
     with trio.fail_after(QUICK):
         async with real_engine(max_http_buffer_size=1000) as eng:
