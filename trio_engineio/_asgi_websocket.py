@@ -307,19 +307,28 @@ class WebSocketHandler:
         core = conn._core
         while True:
             if core.has_outgoing():
-                packets = core.take_outgoing()
-                conn._notify()
-                closing = core.closed
-                await socket.send_packets(packets, closing=closing)
-                await conn._after_flush(packets)
-                if closing:
-                    core.mark_final_packets_sent()
+                if await self._flush(conn, socket):
                     return
             elif core.closed:
                 core.mark_final_packets_sent()
                 return
             else:
                 await conn._wait_changed()
+
+    async def _flush(self, conn: Connection, socket: _Socket) -> bool:
+        """Send what the core has queued; True once the final packets went out.
+
+        A separate frame, so that an idle writer does not hold its last batch.
+        """
+        core = conn._core
+        packets = core.take_outgoing()
+        conn._notify()
+        closing = core.closed
+        await socket.send_packets(packets, closing=closing)
+        await conn._after_flush(packets)
+        if closing:
+            core.mark_final_packets_sent()
+        return closing
 
     async def _finish(self, conn: Connection, socket: _Socket) -> None:
         if not conn.closed:

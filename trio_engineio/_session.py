@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ TRANSPORT_CLOSE_GRACE = 2.0
 ACTIVE_POLLER_WINDOW = 1.0
 #: How long a server-closed polling session waits for a GET to collect its CLOSE packet.
 POLL_CLOSE_GRACE = 2.0
+#: ``send()`` yields to other tasks at least once per this many messages.
+SEND_YIELD_EVERY = 64
 
 Message = str | bytes
 
@@ -90,12 +93,14 @@ class Connection:
         "_core",
         "_data",
         "_environ",
+        "_handler_done",
         "_handler_scope",
-        "_incoming_receive",
-        "_incoming_send",
+        "_incoming",
         "_last_poll_at",
         "_lifecycle_handlers",
         "_probe_scope",
+        "_receivers",
+        "_sends_without_yield",
         "_server",
         "_transport_scope",
         "scope",
@@ -110,10 +115,12 @@ class Connection:
         self._data: dict[str, Any] | None = None
         self._changed = trio.lowlevel.ParkingLot()
         self._closed = False
-        incoming: tuple[trio.MemorySendChannel[Message], trio.MemoryReceiveChannel[Message]] = (
-            trio.open_memory_channel(server._options.max_queued_incoming)
-        )
-        self._incoming_send, self._incoming_receive = incoming
+        # Received messages waiting for the handler (made with the first one),
+        # and the tasks waiting in receive() (made when the first one waits).
+        self._incoming: deque[Message] | None = None
+        self._receivers: trio.lowlevel.ParkingLot | None = None
+        self._handler_done = False
+        self._sends_without_yield = 0
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
         self._last_poll_at = -math.inf
@@ -201,6 +208,10 @@ class Connection:
         ``dict``/``list`` are sent as JSON text. When the session's outgoing
         buffer is over its limits (``max_buffered_messages``/``max_buffered_bytes``)
         this waits until the client has taken enough: that is the backpressure.
+        It is always a cancellation point; it yields to other tasks when it
+        waits, when the session has closed, and at least every
+        ``SEND_YIELD_EVERY`` messages (so queueing one message costs no trip
+        through the scheduler, and a sending loop cannot starve other tasks).
         Raises :class:`ConnectionClosed` if the session has ended, and
         ``ValueError`` for text containing ``"\\x1e"`` while the session is on
         long-polling (the polling payload format cannot carry it).
@@ -208,26 +219,50 @@ class Connection:
         message = self._server._encode_message(data)
         options = self._server._options
         core = self._core
-        await trio.lowlevel.checkpoint()
+        if core.closed:
+            await trio.lowlevel.checkpoint()
+            raise ConnectionClosed(self._close_info_or_default())
+        await trio.lowlevel.checkpoint_if_cancelled()
         while (
             core.buffered_messages >= options.max_buffered_messages
             or core.buffered_bytes >= options.max_buffered_bytes
         ) and not core.closed:
+            self._sends_without_yield = 0
             await self._wait_changed()
         if core.closed:
             raise ConnectionClosed(self._close_info_or_default())
         core.send_message(message)
         self._notify()
+        self._sends_without_yield += 1
+        if self._sends_without_yield >= SEND_YIELD_EVERY:
+            self._sends_without_yield = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def receive(self) -> Message:
         """Wait for the next message; raise :class:`ConnectionClosed` once the session ended.
 
         Messages that arrived before the close are still returned first.
         """
-        try:
-            return await self._incoming_receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise ConnectionClosed(self._close_info_or_default()) from None
+        await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
+        while True:
+            incoming = self._incoming
+            if incoming and not self._handler_done:
+                if len(incoming) >= self._server._options.max_queued_incoming:
+                    self._notify()  # a transport may be waiting for room
+                message = incoming.popleft()
+                if not waited:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return message
+            if self._closed or self._handler_done:
+                if not waited:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                raise ConnectionClosed(self._close_info_or_default())
+            if self._receivers is None:
+                self._receivers = trio.lowlevel.ParkingLot()
+            await self._receivers.park()
+            self._sends_without_yield = 0
+            waited = True
 
     def __aiter__(self) -> Connection:
         return self
@@ -342,7 +377,8 @@ class Connection:
         info = self._close_info_or_default()
         level = logging.INFO if info.reason in _ROUTINE_REASONS else logging.WARNING
         logger.log(level, "session %s closed: %s", self.sid, info)
-        self._incoming_send.close()
+        if self._receivers:
+            self._receivers.unpark_all()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
         self._server._heartbeats.drop(self)
@@ -372,12 +408,18 @@ class Connection:
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Hand received messages to the handler, waiting if its queue is full."""
-        send = self._incoming_send
+        limit = self._server._options.max_queued_incoming
         for message in messages:
-            try:
-                await send.send(message)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            incoming = self._incoming
+            if incoming is None:
+                incoming = self._incoming = deque()
+            while len(incoming) >= limit and not (self._closed or self._handler_done):
+                await self._wait_changed()
+            if self._closed or self._handler_done:
                 return
+            incoming.append(message)
+            if self._receivers:
+                self._receivers.unpark_all()
 
     async def _receive_packets_and_deliver(self, events: list[Event]) -> None:
         messages = self._handle_events(events)
@@ -459,7 +501,9 @@ class Connection:
                 self.close(CloseReason.SERVER_SHUTDOWN, "server nursery cancelled")
             raise
         finally:
-            self._incoming_receive.close()
+            self._handler_done = True
+            self._incoming = None
+            self._notify()
             if not self._core.closed:
                 self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
 

@@ -568,3 +568,76 @@ async def test_g3_polling_client_collects_its_close_during_shutdown(autojump_clo
             assert (await http.get(polling_url(sid))).text == "1"
             assert (await http.get(polling_url())).status_code == 503
         assert rec.disconnects[0][1] == "server shutdown"
+
+
+async def test_send_is_a_cancellation_point_and_never_starves_other_tasks(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """send() queues without a scheduler trip, but yields at least every SEND_YIELD_EVERY."""
+    from trio_engineio._session import SEND_YIELD_EVERY
+
+    async with running(ping_interval=100, ping_timeout=100) as (server, _, http):
+        sid = (await handshake(http))["sid"]
+        conn = server.connection(sid)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await conn.send("never")
+        assert scope.cancelled_caught
+        assert conn.buffered_messages == 0
+
+        bystander_steps = 0
+
+        async def bystander() -> None:
+            nonlocal bystander_steps
+            while True:
+                bystander_steps += 1
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bystander)
+            await trio.lowlevel.checkpoint()
+            longest_run = run = 0
+            for i in range(4 * SEND_YIELD_EVERY):
+                before = bystander_steps
+                await conn.send(f"m{i}")
+                run = run + 1 if bystander_steps == before else 0
+                longest_run = max(longest_run, run)
+            # Each yield lets every other runnable task run once; trio may run the
+            # sender first in the next batch, so one run can span two yields.
+            assert 0 < longest_run < 2 * SEND_YIELD_EVERY
+            nursery.cancel_scope.cancel()
+        assert conn.buffered_messages == 4 * SEND_YIELD_EVERY
+
+
+async def test_receive_queue_keeps_order_bound_and_close(autojump_clock: trio.abc.Clock) -> None:
+    """Messages wait for the handler in order, at most max_queued_incoming, then ConnectionClosed."""
+    received: list[str | bytes] = []
+    may_read = trio.Event()
+    ended = trio.Event()
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        await may_read.wait()
+        try:
+            while True:
+                received.append(await conn.receive())
+        except trio_engineio.ConnectionClosed:
+            ended.set()
+
+    server = trio_engineio.Server(handler=handler, max_queued_incoming=3, ping_interval=100, ping_timeout=100)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        sid = (await handshake(http))["sid"]
+        posted = trio.Event()
+
+        async def post() -> None:
+            await http.post(polling_url(sid), content="\x1e".join(f"4m{i}" for i in range(6)) + "\x1e1")
+            posted.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(post)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not posted.is_set()  # the POST waits: the handler's queue is full
+            may_read.set()
+            with trio.fail_after(5):
+                await ended.wait()
+        assert received == [f"m{i}" for i in range(6)]
