@@ -217,6 +217,16 @@ async def _disconnect_reported(receive: ASGIReceive) -> bool:
     once), and a message that is not there yet stays queued: nothing is consumed
     unseen. Other messages (the GET's empty ``http.request``) are skipped.
     """
+    channel = getattr(receive, "__self__", None)
+    if isinstance(channel, trio.MemoryReceiveChannel):
+        # hypercorn's trio worker hands the app its queue's bound receive(): look
+        # without waiting, and without a task.
+        try:
+            while True:
+                if channel.receive_nowait()["type"] == "http.disconnect":
+                    return True
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return False
     while True:
         message: MutableMapping[str, Any] | None = None
         async with trio.open_nursery() as nursery:

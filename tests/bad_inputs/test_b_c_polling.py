@@ -408,16 +408,23 @@ async def _record(sent: list[Any], message: Any) -> None:
     sent.append(message)
 
 
-async def test_c2_disconnect_reported_never_blocks_and_consumes_nothing_unseen() -> None:
+@pytest.mark.parametrize("direct", [True, False], ids=["channel-receive-nowait", "any-receive-callable"])
+async def test_c2_disconnect_reported_never_blocks_and_consumes_nothing_unseen(direct: bool) -> None:
+    """Both ways of looking: hypercorn's bound channel receive(), and any other callable."""
     with trio.fail_after(5):
         to_app, from_server = trio.open_memory_channel[dict[str, Any]](10)
-        assert await _disconnect_reported(from_server.receive) is False  # nothing there: no wait
+
+        async def any_receive() -> dict[str, Any]:
+            return await from_server.receive()
+
+        receive = from_server.receive if direct else any_receive
+        assert await _disconnect_reported(receive) is False  # nothing there: no wait
         await to_app.send({"type": "http.request", "body": b"", "more_body": False})
-        assert await _disconnect_reported(from_server.receive) is False  # skipped, not a disconnect
+        assert await _disconnect_reported(receive) is False  # skipped, not a disconnect
         await to_app.send({"type": "http.disconnect"})
-        assert await _disconnect_reported(from_server.receive) is True
+        assert await _disconnect_reported(receive) is True
         # a cancelled look leaves a later message for the next receive()
-        assert await _disconnect_reported(from_server.receive) is False
+        assert await _disconnect_reported(receive) is False
         await to_app.send({"type": "http.disconnect"})
         assert (await from_server.receive())["type"] == "http.disconnect"
 

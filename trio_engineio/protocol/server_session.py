@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import deque
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
@@ -120,7 +119,7 @@ class ServerSession:
         self.upgrade_timeout = upgrade_timeout
         self.upgrades = upgrades if transport == "polling" else ()
         self.upgrade_deadline = math.inf
-        self._outgoing: deque[Packet] = deque()
+        self._outgoing: list[Packet] = []
         self.buffered_messages = 0
         self.buffered_bytes = 0
         self._next_ping_at = now + ping_interval
@@ -195,8 +194,8 @@ class ServerSession:
 
     def take_outgoing(self) -> list[Packet]:
         """Take every queued packet (websocket writer)."""
-        packets = list(self._outgoing)
-        self._outgoing.clear()
+        packets = self._outgoing
+        self._outgoing = []
         self.buffered_messages = 0
         self.buffered_bytes = 0
         return packets
