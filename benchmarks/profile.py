@@ -96,17 +96,9 @@ def cpu_profile(app: str, scenario: str, a: argparse.Namespace, log_dir: Path, l
             ]
             args += ["--mark-file", str(mark)]
         else:
-            args = [
-                "ws_echo",
-                "--sessions",
-                "50",
-                "--size",
-                "32",
-                "--warmup",
-                "1",
-                "--duration",
-                str(a.seconds),
-            ]
+            args = [scenario, "--warmup", "1", "--duration", str(a.seconds)]
+            if scenario == "ws_echo":
+                args += ["--sessions", "50", "--size", "32"]
         args += ["--port", str(server.port), "--server-pid", str(server.pid)]
         gen = subprocess.Popen(
             [*_pin(CLIENT_CORE), sys.executable, "-m", "benchmarks.loadgen", *args],
@@ -204,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6, help="seconds sampled per profile")
     parser.add_argument("--sessions", type=int, default=1000, help="idle sessions")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--scenarios",
+        default="ws_echo,idle",
+        help="loadgen scenarios to sample (ws_echo, idle, ws_connect, poll_echo, ws_s2c, ...)",
+    )
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     a = parser.parse_args(argv)
@@ -214,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     apps = [s.strip() for s in a.apps.split(",") if s.strip()]
     if not a.skip_cpu:
         lines += ["## CPU", ""]
-        for scenario in ("ws_echo", "idle"):
+        for scenario in [s.strip() for s in a.scenarios.split(",") if s.strip()]:
             for app in apps:
                 print(f"cpu: {app} {scenario}", flush=True)
                 cpu_profile(app, scenario, a, log_dir, lines)

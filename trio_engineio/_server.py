@@ -401,19 +401,7 @@ class Server:
             raise _not_running()
         self._sessions[conn.sid] = conn
         try:
-            with trio.move_on_after(self._options.connect_timeout) as timeout:
-                try:
-                    if "connect" in self._handlers:
-                        result = await self._trigger("connect", conn.sid, conn.environ, fail_closed=True)
-                    else:
-                        result = None
-                except ConnectionRefusedError as refused:
-                    result = refused.error_message
-                    if result is True or result is None:
-                        result = "Unauthorized"
-            if timeout.cancelled_caught:
-                self.logger.warning("connect handler for session %s timed out", conn.sid)
-                result = "Unauthorized"
+            result = await self._run_connect_handler(conn) if "connect" in self._handlers else None
             if result is not None and result is not True:
                 self.logger.info("connect handler refused session %s", conn.sid)
                 self._sessions.pop(conn.sid, None)
@@ -425,7 +413,7 @@ class Server:
             self._running.add(conn)
             self._all_finished = trio.Event()
             handler = self._handler or self._dispatch_messages
-            await self._nursery.start(conn._run, handler)
+            self._nursery.start_soon(conn._run, handler)
             conn._reschedule_heartbeat()
             self.logger.info("session %s opened (%s)", conn.sid, conn.transport)
             return None
@@ -433,6 +421,20 @@ class Server:
             if conn not in self._running:
                 self._sessions.pop(conn.sid, None)
             raise
+
+    async def _run_connect_handler(self, conn: Connection) -> Any:
+        """The connect handler's verdict: ``None``/``True`` accepts, anything else refuses."""
+        result: Any = "Unauthorized"
+        with trio.move_on_after(self._options.connect_timeout) as timeout:
+            try:
+                result = await self._trigger("connect", conn.sid, conn.environ, fail_closed=True)
+            except ConnectionRefusedError as refused:
+                result = refused.error_message
+                if result is True or result is None:
+                    result = "Unauthorized"
+        if timeout.cancelled_caught:
+            self.logger.warning("connect handler for session %s timed out", conn.sid)
+        return result
 
     def _session_closed(self, conn: Connection, info: CloseInfo) -> None:
         """Called once when a session gets its close reason."""

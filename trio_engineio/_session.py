@@ -432,8 +432,6 @@ class Connection:
     async def _run(
         self,
         handler: Callable[[Connection], Awaitable[None]],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """The session's one task, in the server nursery: run the handler, then finish.
 
@@ -444,7 +442,6 @@ class Connection:
         """
         try:
             with self._handler_scope:
-                task_status.started()
                 await self._run_handler(handler)
             if self._awaits_final_poll():
                 with trio.move_on_after(POLL_CLOSE_GRACE):
