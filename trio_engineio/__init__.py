@@ -19,7 +19,7 @@ from ._exceptions import (
     EngineIOError,
     HandshakeFailed,
 )
-from ._serve import serve
+from ._serve import EngineIOConfig, serve
 from ._server import ConnectionRefusedError, DisconnectReason, Server, ServerStatistics
 from ._session import Connection, SessionStatistics
 from ._version import __version__
@@ -36,6 +36,7 @@ __all__ = [
     "ConnectionRefusedError",
     "ConnectionRejected",
     "DisconnectReason",
+    "EngineIOConfig",
     "EngineIOConnectionError",
     "EngineIOError",
     "HandshakeFailed",

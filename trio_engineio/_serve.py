@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
 from ._asgi import ASGIApp
 
-__all__ = ["serve"]
+__all__ = ["EngineIOConfig", "serve"]
 
 logger = logging.getLogger("trio_engineio.serve")
+
+
+class EngineIOConfig(Config):
+    """hypercorn's ``Config`` plus ``tcp_user_timeout`` (seconds, Linux only).
+
+    With ``tcp_user_timeout`` set, the kernel drops a connection whose sent data
+    stays unacknowledged (or whose peer keeps its receive window shut) for that
+    long. That is what ends a send to a client that stopped reading: hypercorn
+    0.18 shields its socket writes from cancellation, so nothing else can.
+    ``None`` (or a platform without ``TCP_USER_TIMEOUT``) leaves sockets alone.
+    """
+
+    tcp_user_timeout: float | None = None
+
+    def create_sockets(self) -> Sockets:
+        """hypercorn's listening sockets, with ``TCP_USER_TIMEOUT`` applied (accepted sockets inherit it)."""
+        sockets = super().create_sockets()
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if option is not None and self.tcp_user_timeout:
+            milliseconds = max(1, int(self.tcp_user_timeout * 1000))
+            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    sock.setsockopt(socket.IPPROTO_TCP, option, milliseconds)
+        return sockets
 
 
 def build_config(app: Any, host: str, port: int, *, access_log: bool = False, **overrides: Any) -> Config:
@@ -23,14 +48,20 @@ def build_config(app: Any, host: str, port: int, *, access_log: bool = False, **
     No read timeout (it would cut long-polls), websocket frames allowed up to at
     least the server's maxPayload so oversized frames are answered by the
     Engine.IO layer with close code 1009, and quiet access logs by default.
+    For an :class:`ASGIApp`, ``tcp_user_timeout`` defaults to the heartbeat's
+    limit (ping interval + grace + ping timeout): a client that reads nothing
+    for that long has lost its session anyway, and its connection is dropped
+    instead of holding a request task in a blocked send.
     """
-    config = Config()
+    config = EngineIOConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.read_timeout = None
     if isinstance(app, ASGIApp):
+        options = app.server.options
         config.websocket_max_message_size = max(
-            config.websocket_max_message_size, 2 * app.server.options.max_http_buffer_size
+            config.websocket_max_message_size, 2 * options.max_http_buffer_size
         )
+        config.tcp_user_timeout = options.ping_interval + options.ping_grace + options.ping_timeout
     if access_log:
         config.accesslog = "-"
     for key, value in overrides.items():
