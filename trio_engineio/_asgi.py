@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from ._asgi_polling import POLLING_HEADERS, PollingHandler
+from ._asgi_polling import POLLING_HEADERS, PollingHandler, refuse_http
 from ._asgi_websocket import WebSocketHandler, reject_websocket
 from ._callables import call_maybe_async
 from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
@@ -164,24 +164,14 @@ class ASGIApp:
             else:
                 raise RequestRejected(ErrorCode.BAD_REQUEST, f"method {method!r} on a session")
         except RequestRejected as rejected:
+            if not is_websocket:
+                await refuse_http(server, scope, receive, send, rejected, extra)
+                return
             server._rejected += 1
             server.logger.info(
-                "refused %s %s: %s (HTTP %d)",
-                "websocket" if is_websocket else scope.get("method"),
-                scope.get("path"),
-                rejected,
-                rejected.status,
+                "refused websocket %s: %s (HTTP %d)", scope.get("path"), rejected, rejected.status
             )
-            if is_websocket:
-                await reject_websocket(scope, send, rejected.status, rejected.body(), extra)
-            else:
-                await send_response(
-                    send,
-                    rejected.status,
-                    rejected.body(),
-                    [*POLLING_HEADERS, *extra],
-                    content_type=b"application/json",
-                )
+            await reject_websocket(scope, send, rejected.status, rejected.body(), extra)
 
     # ------------------------------------------------------------ static files
     def _static_target(self, path: str) -> tuple[Path, str | None] | None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._server import Server
     from ._session import Connection
 
-__all__ = ["PollingHandler"]
+__all__ = ["PollingHandler", "refuse_http"]
 
 POLLING_HEADERS: Headers = [
     (b"cache-control", b"no-store"),
@@ -108,31 +108,23 @@ class PollingHandler:
     ) -> None:
         """Read a POST body (bounded by maxPayload) and feed its packets to the session."""
         core = conn._core
-        body_read = False
+        _attach(conn, core.begin_post)
         try:
-            _attach(conn, core.begin_post)
+            body = await self._read_post_body(conn, scope, receive)
+            if body is None:
+                return  # the client went away; the session is closed
             try:
-                body = await self._read_post_body(conn, scope, receive)
-                if body is None:
-                    return  # the client went away; the session is closed
-                body_read = True
-                try:
-                    packets = decode_payload(body)
-                except ParseError as exc:
-                    conn.close(CloseReason.PARSE_ERROR, str(exc))
-                    raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
-                if conn._wants("packet_received"):
-                    for packet in packets:
-                        await conn._emit("packet_received", packet)
-                events = core.receive_packets(packets, trio.current_time())
-                await conn._receive_packets_and_deliver(events)
-            finally:
-                core.end_post()
-        except RequestRejected as rejected:
-            if body_read:
-                raise
-            await _refuse_unread_post(self.server, scope, receive, send, rejected, extra_headers)
-            return
+                packets = decode_payload(body)
+            except ParseError as exc:
+                conn.close(CloseReason.PARSE_ERROR, str(exc))
+                raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
+            if conn._wants("packet_received"):
+                for packet in packets:
+                    await conn._emit("packet_received", packet)
+            events = core.receive_packets(packets, trio.current_time())
+            await conn._receive_packets_and_deliver(events)
+        finally:
+            core.end_post()
         await send_response(send, 200, b"ok", [*POLLING_HEADERS, *extra_headers])
 
     async def _read_post_body(
@@ -243,7 +235,7 @@ async def _cancel(scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _refuse_unread_post(
+async def refuse_http(
     server: Server,
     scope: MutableMapping[str, Any],
     receive: ASGIReceive,
@@ -251,15 +243,16 @@ async def _refuse_unread_post(
     rejected: RequestRejected,
     headers: Headers,
 ) -> None:
-    """Refuse a POST whose body was not (all) read, as the ASGI app refuses requests.
+    """Answer a refused HTTP request with its status and JSON body (one log line).
 
-    The client may close its half-sent request as soon as it sees our status line.
-    hypercorn 0.18's trio worker then calls ``TCPServer._close()`` from its read task
-    (h11 "peer closed connection without sending complete message body"), whose
-    ``send_eof()`` does not take the send lock: our next ``send_all()`` can meet trio's
-    conflict detector and ``send()`` raises ``trio.BusyResourceError``. The refusal was
-    decided and the session closed before; only the dead client misses the rest of the
-    answer, so the error is contained here instead of escaping the app.
+    A client may close a half-sent request (e.g. a POST refused with 413 before its
+    body was read) as soon as it sees our status line. hypercorn 0.18's trio worker
+    then calls ``TCPServer._close()`` from its read task (h11 "peer closed connection
+    without sending complete message body"), whose ``send_eof()`` does not take the
+    send lock: our next ``send_all()`` can meet trio's conflict detector and
+    ``send()`` raises ``trio.BusyResourceError``. The refusal was decided (and any
+    session closed) before; only the dead client misses the rest of the answer, so
+    the error is contained here instead of escaping the app.
     """
     server._rejected += 1
     server.logger.info(
