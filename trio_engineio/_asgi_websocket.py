@@ -1,13 +1,18 @@
 """The websocket transport over ASGI: websocket-only sessions and upgrades.
 
-The request task lends its socket to the session: a reader feeds frames to the
-core, a writer sends what the core queues. Both stop when the session closes
-or the socket goes away, and the socket is always closed explicitly.
+The request task lends its socket to the session. It writes what the core
+queues. Frames are read by the task that wants them: a task waiting in
+``Connection.receive()`` pulls the next frame itself (no hand-off between a
+reader task and the handler), and when no task has pulled for a moment the
+request task reads as a backstop, so PONGs, the client's CLOSE and messages for
+a busy handler are still taken in. Everything stops when the session closes or
+the socket goes away, and the socket is always closed explicitly.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -15,7 +20,7 @@ import trio
 from ._asgi_polling import cookie_header, unauthorized_body
 from ._http import ASGIReceive, ASGISend, Headers
 from .protocol.errors import ParseError, RemoteProtocolError
-from .protocol.events import ProbeAnswered, UpgradeAborted, UpgradeCompleted
+from .protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
 from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
 from .protocol.query import EngineQuery, ErrorCode, RequestRejected
 from .protocol.reasons import CloseReason
@@ -89,29 +94,41 @@ class _Socket:
         else:
             await self.send({"type": "websocket.send", "bytes": frame})
 
-    async def receive_frame(self) -> str | bytes | None:
-        """The next frame's data, or ``None`` once the peer has gone."""
-        message = await self.receive()
+    async def receive_packet(self) -> Packet | None:
+        """The next packet, ``None`` once the peer has gone; :class:`_FrameRefused` for bad frames."""
+        return self.parse(await self.receive())
+
+    def parse(self, message: MutableMapping[str, Any]) -> Packet | None:
+        """An ASGI websocket event as a packet (``None``: the peer has gone)."""
         if message["type"] == "websocket.disconnect":
             self.gone = True
             return None
+        frame: str | bytes
         text = message.get("text")
         if text is not None:
-            return str(text)
-        data = message.get("bytes")
-        return bytes(data) if data is not None else ""
-
-    async def receive_packet(self) -> Packet | None:
-        """The next packet, ``None`` once the peer has gone; :class:`_FrameRefused` for bad frames."""
-        frame = await self.receive_frame()
-        if frame is None:
-            return None
+            frame = str(text)
+        else:
+            data = message.get("bytes")
+            frame = bytes(data) if data is not None else ""
         if self.frame_too_big(frame):
             raise _FrameRefused(CLOSE_TOO_BIG, CloseReason.TRANSPORT_ERROR, "payload too large")
         try:
             return decode_frame(frame)
         except ParseError as exc:
             raise _FrameRefused(CLOSE_PROTOCOL_ERROR, CloseReason.PARSE_ERROR, str(exc)) from None
+
+    def puller(self) -> tuple[ASGIReceive, Callable[[], None] | None]:
+        """A ``receive`` for tasks that pull frames, and how to interrupt it (if it can be).
+
+        hypercorn's trio worker hands the app a memory channel's bound
+        ``receive``: a clone of that channel, closed when the session ends,
+        wakes a blocked puller without a cancel scope around every pull.
+        """
+        channel = getattr(self.receive, "__self__", None)
+        if isinstance(channel, trio.MemoryReceiveChannel):
+            clone = channel.clone()
+            return clone.receive, clone.close
+        return self.receive, None
 
     async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
         """Send a batch; after the close the NOOP meant for a pending long-poll is dropped."""
@@ -251,6 +268,8 @@ class WebSocketHandler:
         lifespan hears of it: the session then closes with "server shutdown"
         and the client still gets its CLOSE packet.
         """
+        pull_receive, interrupt = socket.puller()
+        conn._attach_puller(partial(self._read_frame, conn, socket, pull_receive), interrupt)
         try:
             await self._pump(conn, socket)
         except trio.Cancelled:
@@ -260,60 +279,83 @@ class WebSocketHandler:
                     await socket.send_packets(conn._core.take_outgoing(), closing=True)
                     conn._core.mark_final_packets_sent()
             raise
+        finally:
+            conn._attach_puller(None, None)
 
     async def _pump(self, conn: Connection, socket: _Socket) -> None:
-        """Move packets both ways until the session closes or the socket goes away."""
+        """Write (and, as a backstop, read) until the session closes or the socket goes away."""
         flushed = False
-        async with trio.open_nursery() as nursery:
-
-            async def read_then_stop() -> None:
-                await self._reader(conn, socket)
-                if socket.gone:
-                    nursery.cancel_scope.cancel()
-
-            conn._transport_scope = nursery.cancel_scope
+        with trio.CancelScope() as scope:
+            conn._transport_scope = scope
             try:
-                nursery.start_soon(read_then_stop)
                 await self._writer(conn, socket)
                 flushed = True
-                nursery.cancel_scope.cancel()
             finally:
                 conn._transport_scope = None
         if not flushed and conn.closed and not socket.gone:
             # The peer stopped reading: the last packets could not be flushed in time.
             socket.gone = True
 
-    async def _reader(self, conn: Connection, socket: _Socket) -> None:
+    async def _read_frame(self, conn: Connection, socket: _Socket, receive: ASGIReceive) -> None:
+        """Read one frame and apply it to the session (messages go to its queue).
+
+        A frame once read is always applied, even if the reading task is
+        cancelled while a ``packet_received`` handler runs.
+        """
         core = conn._core
-        while not core.closed:
+        if core.closed or socket.gone:
+            conn._after_close()
+            return
+        try:
+            message = await receive()
+        except trio.ClosedResourceError:
+            return  # the session ended and closed the pulling channel
+        try:
+            packet = socket.parse(message)
+        except _FrameRefused as refused:
+            socket.close_code = refused.code
+            conn.close(refused.reason, refused.description)
+            return
+        if packet is None:
+            conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
+            return
+        if conn._wants("packet_received"):
             try:
-                packet = await socket.receive_packet()
-            except _FrameRefused as refused:
-                socket.close_code = refused.code
-                conn.close(refused.reason, refused.description)
-                return
-            if packet is None:
-                conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
-                return
-            if conn._wants("packet_received"):
                 await conn._emit("packet_received", packet)
-            event = core.receive_packet(packet, trio.current_time())
-            if event is not None:
-                await conn._receive_packets_and_deliver([event])
-            elif core.closed:
-                conn._after_close()
+            finally:
+                _apply(conn, packet)
+        else:
+            _apply(conn, packet)
+
+    async def _backstop_read(self, conn: Connection, socket: _Socket) -> None:
+        """Read one frame in the request task because no task is pulling; any change stops it."""
+        conn._backstop_reading = True
+        try:
+            with trio.CancelScope() as scope:
+                conn._backstop_scope = scope
+                await self._read_frame(conn, socket, socket.receive)
+        finally:
+            conn._backstop_scope = None
+            conn._backstop_reading = False
+            if conn._pulling:
+                conn._notify()  # a task is waiting to take over the reading
 
     async def _writer(self, conn: Connection, socket: _Socket) -> None:
         core = conn._core
         while True:
+            if socket.gone:
+                core.mark_final_packets_sent()
+                return
             if core.has_outgoing():
                 if await self._flush(conn, socket):
                     return
             elif core.closed:
                 core.mark_final_packets_sent()
                 return
+            elif conn._backstop_due():
+                await self._backstop_read(conn, socket)
             else:
-                await conn._wait_changed()
+                await conn._changed.park()
 
     async def _flush(self, conn: Connection, socket: _Socket) -> bool:
         """Send what the core has queued; True once the final packets went out.
@@ -341,6 +383,20 @@ class WebSocketHandler:
         ):
             socket.close_code = CLOSE_GOING_AWAY
         await socket.close()
+
+
+def _apply(conn: Connection, packet: Packet) -> None:
+    """Hand a received packet to the session core; queue a message for the handler."""
+    core = conn._core
+    if not core.closed:
+        event = core.receive_packet(packet, trio.current_time())
+        if type(event) is MessageReceived:
+            conn._queue_received(event.data)
+        elif event is not None:
+            for data in conn._handle_events([event]):
+                conn._queue_received(data)
+    if core.closed:
+        conn._after_close()
 
 
 async def _accept(

@@ -51,6 +51,9 @@ ACTIVE_POLLER_WINDOW = 1.0
 POLL_CLOSE_GRACE = 2.0
 #: ``send()`` yields to other tasks at least once per this many messages.
 SEND_YIELD_EVERY = 64
+#: How long after the last ``receive()`` returned the transport starts reading frames
+#: itself (a busy or push-only handler must not hold up PONGs and the client's CLOSE).
+PULL_HANDOVER_DELAY = 0.05
 
 Message = str | bytes
 
@@ -86,6 +89,8 @@ class Connection:
     # everything a session may never need (environ, data, handlers) made on demand.
     __slots__ = (
         "__weakref__",
+        "_backstop_reading",
+        "_backstop_scope",
         "_booked_deadline",
         "_booking",
         "_changed",
@@ -99,6 +104,11 @@ class Connection:
         "_last_poll_at",
         "_lifecycle_handlers",
         "_probe_scope",
+        "_pull",
+        "_pull_interrupt",
+        "_pull_left_at",
+        "_pull_scope",
+        "_pulling",
         "_receivers",
         "_sends_without_yield",
         "_server",
@@ -121,6 +131,14 @@ class Connection:
         self._receivers: trio.lowlevel.ParkingLot | None = None
         self._handler_done = False
         self._sends_without_yield = 0
+        # Pulling frames from a websocket (see receive() and _asgi_websocket).
+        self._pull: Callable[[], Awaitable[None]] | None = None
+        self._pull_interrupt: Callable[[], None] | None = None
+        self._pulling = False
+        self._pull_scope: trio.CancelScope | None = None
+        self._pull_left_at = -math.inf
+        self._backstop_reading = False
+        self._backstop_scope: trio.CancelScope | None = None
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
         self._last_poll_at = -math.inf
@@ -245,24 +263,88 @@ class Connection:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
-        while True:
-            incoming = self._incoming
-            if incoming and not self._handler_done:
-                if len(incoming) >= self._server._options.max_queued_incoming:
-                    self._notify()  # a transport may be waiting for room
-                message = incoming.popleft()
-                if not waited:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                return message
-            if self._closed or self._handler_done:
-                if not waited:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                raise ConnectionClosed(self._close_info_or_default())
-            if self._receivers is None:
-                self._receivers = trio.lowlevel.ParkingLot()
-            await self._receivers.park()
-            self._sends_without_yield = 0
-            waited = True
+        try:
+            while True:
+                incoming = self._incoming
+                if incoming and not self._handler_done:
+                    if len(incoming) >= self._server._options.max_queued_incoming:
+                        self._notify()  # a transport may be waiting for room
+                    message = incoming.popleft()
+                    if not waited:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    return message
+                if self._closed or self._handler_done:
+                    if not waited:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    raise ConnectionClosed(self._close_info_or_default())
+                pull = self._pull
+                if pull is not None and not self._pulling:
+                    # Read the next frame in this task (see _asgi_websocket).
+                    self._pulling = True
+                    try:
+                        if self._backstop_reading:
+                            await self._take_over_reading()
+                        if not (self._incoming or self._closed):
+                            if self._pull_interrupt is not None:
+                                await pull()  # the close interrupts it
+                            else:
+                                with trio.CancelScope() as scope:
+                                    self._pull_scope = scope
+                                    await pull()
+                    finally:
+                        self._pull_scope = None
+                        self._pulling = False
+                        if self._receivers:
+                            self._receivers.unpark_all()  # another receiver may pull now
+                else:
+                    if self._receivers is None:
+                        self._receivers = trio.lowlevel.ParkingLot()
+                    await self._receivers.park()
+                self._sends_without_yield = 0
+                waited = True
+        finally:
+            if self._pull is not None and not self._closed:
+                self._left_pull()
+
+    async def _take_over_reading(self) -> None:
+        """Stop the transport's backstop read and wait until it has let go of the socket."""
+        while self._backstop_reading:
+            if self._backstop_scope is not None:
+                self._backstop_scope.cancel()
+            await self._changed.park()
+
+    def _left_pull(self) -> None:
+        """receive() returned: book the moment the transport should read in its place."""
+        now = trio.current_time()
+        self._pull_left_at = now
+        self._server._heartbeats.schedule(self, now + PULL_HANDOVER_DELAY)
+
+    def _attach_puller(
+        self, pull: Callable[[], Awaitable[None]] | None, interrupt: Callable[[], None] | None
+    ) -> None:
+        """A websocket lends its frame reader (``None``: it is gone); waiting receivers pull.
+
+        ``interrupt`` (if given) wakes a task blocked in ``pull`` once the session closes;
+        otherwise every pull runs in a cancel scope that the close cancels.
+        """
+        if pull is None and self._pull_interrupt is not None:
+            self._pull_interrupt()
+        self._pull = pull
+        self._pull_interrupt = interrupt
+        if self._receivers:
+            self._receivers.unpark_all()
+        self._notify()
+
+    def _backstop_due(self, now: float | None = None) -> bool:
+        """True when the transport should read frames itself: no task has pulled for a while."""
+        if self._pulling or self._pull is None:
+            return False
+        incoming = self._incoming
+        if incoming is not None and len(incoming) >= self._server._options.max_queued_incoming:
+            return False
+        if self._handler_done:
+            return True
+        return (trio.current_time() if now is None else now) >= self._pull_left_at + PULL_HANDOVER_DELAY
 
     def __aiter__(self) -> Connection:
         return self
@@ -358,9 +440,11 @@ class Connection:
         return self._core.close_info or CloseInfo(CloseReason.SERVER_DISCONNECT)
 
     def _notify(self) -> None:
-        """Wake every task waiting for a change of this session."""
+        """Wake every task waiting for a change of this session (and a backstop read)."""
         if self._changed:
             self._changed.unpark_all()
+        if self._backstop_scope is not None:
+            self._backstop_scope.cancel()
 
     async def _wait_changed(self) -> None:
         await self._changed.park()
@@ -379,6 +463,10 @@ class Connection:
         logger.log(level, "session %s closed: %s", self.sid, info)
         if self._receivers:
             self._receivers.unpark_all()
+        if self._pull_interrupt is not None:
+            self._pull_interrupt()
+        if self._pull_scope is not None:
+            self._pull_scope.cancel()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
         self._server._heartbeats.drop(self)
@@ -405,6 +493,17 @@ class Connection:
             elif isinstance(event, UpgradeCompleted | UpgradeAborted):
                 self._notify()
         return messages
+
+    def _queue_received(self, message: Message) -> None:
+        """Queue a message read by a pulling task or the transport's backstop (room was checked)."""
+        if self._closed or self._handler_done:
+            return
+        incoming = self._incoming
+        if incoming is None:
+            incoming = self._incoming = deque()
+        incoming.append(message)
+        if self._receivers:
+            self._receivers.unpark_all()
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Hand received messages to the handler, waiting if its queue is full."""
@@ -485,7 +584,11 @@ class Connection:
         if core.closed:
             self._after_close()
             return
-        if events or core.has_outgoing() != had_outgoing:
+        if (
+            events
+            or core.has_outgoing() != had_outgoing
+            or (not self._backstop_reading and self._backstop_due(now))
+        ):
             self._notify()
         self._reschedule_heartbeat()
 

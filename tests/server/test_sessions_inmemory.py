@@ -641,3 +641,112 @@ async def test_receive_queue_keeps_order_bound_and_close(autojump_clock: trio.ab
             with trio.fail_after(5):
                 await ended.wait()
         assert received == [f"m{i}" for i in range(6)]
+
+
+async def test_websocket_push_only_handler_still_sees_pongs_and_the_close(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A handler that never calls receive(): the transport reads PONGs and the CLOSE itself."""
+    closed_at: list[float] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        info = await conn.wait_closed()
+        closed_at.append(trio.current_time())
+        assert info.reason.value == "client disconnect"
+
+    server = trio_engineio.Server(handler=handler, ping_interval=1, ping_timeout=1)
+    app = trio_engineio.ASGIApp(server)
+    async with server:
+        async with open_websocket(app, websocket_url()) as ws:
+            await ws.receive()  # OPEN
+            for _ in range(5):  # five intervals: without the PONGs being read it would time out
+                assert await ws.receive() == "2"
+                await ws.send("3")
+            assert closed_at == []
+            sent_close_at = trio.current_time()
+            await ws.send("1")
+            with trio.fail_after(1):
+                while not closed_at:
+                    await trio.sleep(0.001)
+        from trio_engineio._session import PULL_HANDOVER_DELAY
+
+        assert closed_at[0] - sent_close_at <= PULL_HANDOVER_DELAY + 0.01
+        assert server.statistics().sessions == 0
+
+
+async def test_websocket_busy_handler_gets_every_message_in_order_and_keeps_its_session(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """While the handler is away for long, frames are still read (PONGs) and queued (messages)."""
+    got: list[str | bytes] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        async for message in conn:
+            got.append(message)
+            await trio.sleep(3)  # busy for three ping intervals per message
+
+    server = trio_engineio.Server(handler=handler, ping_interval=1, ping_timeout=0.5)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_websocket(app, websocket_url()) as ws:
+        await ws.receive()  # OPEN
+        for i in range(4):
+            await ws.send(f"4m{i}")
+        for _ in range(12):
+            assert await ws.receive() == "2"
+            await ws.send("3")
+        assert got == ["m0", "m1", "m2", "m3"]
+        assert server.statistics().sessions == 1
+
+
+async def test_websocket_cancelled_receive_loses_no_message(autojump_clock: trio.abc.Clock) -> None:
+    """A receive() cancelled while it pulls leaves the next frame for the next receive()."""
+    got: list[str | bytes] = []
+    timeouts = 0
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        nonlocal timeouts
+        while len(got) < 20:
+            with trio.move_on_after(0.013) as scope:
+                got.append(await conn.receive())
+            timeouts += scope.cancelled_caught
+
+    server = trio_engineio.Server(handler=handler, ping_interval=100, ping_timeout=100)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_websocket(app, websocket_url()) as ws:
+        await ws.receive()  # OPEN
+        for i in range(20):
+            await ws.send(f"4m{i}")
+            await trio.sleep(0.01 * (i % 3))
+        with trio.fail_after(5):
+            while len(got) < 20:
+                await trio.sleep(0.01)
+    assert got == [f"m{i}" for i in range(20)]
+    assert timeouts > 0
+
+
+async def test_websocket_two_receivers_share_the_messages_exactly_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    got: list[tuple[int, str | bytes]] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        async def receiver(n: int) -> None:
+            async for message in conn:
+                got.append((n, message))
+                await trio.sleep(0.001 * n)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receiver, 1)
+            nursery.start_soon(receiver, 2)
+
+    server = trio_engineio.Server(handler=handler, ping_interval=100, ping_timeout=100)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_websocket(app, websocket_url()) as ws:
+        await ws.receive()  # OPEN
+        for i in range(50):
+            await ws.send(f"4m{i}")
+        with trio.fail_after(5):
+            while len(got) < 50:
+                await trio.sleep(0.01)
+    assert sorted(message for _, message in got) == sorted(f"m{i}" for i in range(50))
+    assert {n for n, _ in got} == {1, 2}
