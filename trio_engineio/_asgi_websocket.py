@@ -11,7 +11,7 @@ the socket goes away, and the socket is always closed explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -117,18 +117,19 @@ class _Socket:
         except ParseError as exc:
             raise _FrameRefused(CLOSE_PROTOCOL_ERROR, CloseReason.PARSE_ERROR, str(exc)) from None
 
-    def puller(self) -> tuple[ASGIReceive, Callable[[], None] | None]:
-        """A ``receive`` for tasks that pull frames, and how to interrupt it (if it can be).
+    def pull_channel(self) -> trio.MemoryReceiveChannel[Any] | None:
+        """A channel for tasks that pull frames, or ``None`` if this server gives none.
 
         hypercorn's trio worker hands the app a memory channel's bound
-        ``receive``: a clone of that channel, closed when the session ends,
-        wakes a blocked puller without a cancel scope around every pull.
+        ``receive``: a clone of that channel lets a puller take every frame that
+        is already there without waiting, and closing the clone when the session
+        ends wakes a blocked puller without a cancel scope around every pull.
+        With any other ``receive`` only the request task reads frames.
         """
         channel = getattr(self.receive, "__self__", None)
         if isinstance(channel, trio.MemoryReceiveChannel):
-            clone = channel.clone()
-            return clone.receive, clone.close
-        return self.receive, None
+            return channel.clone()
+        return None
 
     async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
         """Send a batch; after the close the NOOP meant for a pending long-poll is dropped."""
@@ -268,8 +269,11 @@ class WebSocketHandler:
         lifespan hears of it: the session then closes with "server shutdown"
         and the client still gets its CLOSE packet.
         """
-        pull_receive, interrupt = socket.puller()
-        conn._attach_puller(partial(self._read_frame, conn, socket, pull_receive), interrupt)
+        channel = socket.pull_channel()
+        if channel is not None:
+            conn._attach_websocket(partial(self._pull_frames, conn, socket, channel), channel.close)
+        else:
+            conn._attach_websocket(None, None)
         try:
             await self._pump(conn, socket)
         except trio.Cancelled:
@@ -280,7 +284,7 @@ class WebSocketHandler:
                     conn._core.mark_final_packets_sent()
             raise
         finally:
-            conn._attach_puller(None, None)
+            conn._detach_websocket()
 
     async def _pump(self, conn: Connection, socket: _Socket) -> None:
         """Write (and, as a backstop, read) until the session closes or the socket goes away."""
@@ -296,6 +300,23 @@ class WebSocketHandler:
             # The peer stopped reading: the last packets could not be flushed in time.
             socket.gone = True
 
+    async def _pull_frames(
+        self, conn: Connection, socket: _Socket, channel: trio.MemoryReceiveChannel[Any]
+    ) -> None:
+        """Read the next frame, then every frame already waiting (while the queue has room).
+
+        So a handler that takes a message now and then still lets PONGs and the
+        client's CLOSE queued behind other frames be seen at once.
+        """
+        await self._read_frame(conn, socket, channel.receive)
+        limit = self.server._options.max_queued_incoming
+        while not conn._closed and len(conn._incoming or ()) < limit:
+            try:
+                message = channel.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            await self._take_frame(conn, socket, message)
+
     async def _read_frame(self, conn: Connection, socket: _Socket, receive: ASGIReceive) -> None:
         """Read one frame and apply it to the session (messages go to its queue).
 
@@ -310,6 +331,10 @@ class WebSocketHandler:
             message = await receive()
         except trio.ClosedResourceError:
             return  # the session ended and closed the pulling channel
+        await self._take_frame(conn, socket, message)
+
+    async def _take_frame(self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]) -> None:
+        """Apply one received ASGI websocket event to the session."""
         try:
             packet = socket.parse(message)
         except _FrameRefused as refused:

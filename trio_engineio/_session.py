@@ -107,12 +107,12 @@ class Connection:
         "_pull",
         "_pull_interrupt",
         "_pull_left_at",
-        "_pull_scope",
         "_pulling",
         "_receivers",
         "_sends_without_yield",
         "_server",
         "_transport_scope",
+        "_websocket_attached",
         "scope",
     )
 
@@ -134,8 +134,8 @@ class Connection:
         # Pulling frames from a websocket (see receive() and _asgi_websocket).
         self._pull: Callable[[], Awaitable[None]] | None = None
         self._pull_interrupt: Callable[[], None] | None = None
+        self._websocket_attached = False
         self._pulling = False
-        self._pull_scope: trio.CancelScope | None = None
         self._pull_left_at = -math.inf
         self._backstop_reading = False
         self._backstop_scope: trio.CancelScope | None = None
@@ -262,7 +262,7 @@ class Connection:
         Messages that arrived before the close are still returned first.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        waited = False
+        waited = pulled = False
         try:
             while True:
                 incoming = self._incoming
@@ -280,19 +280,13 @@ class Connection:
                 pull = self._pull
                 if pull is not None and not self._pulling:
                     # Read the next frame in this task (see _asgi_websocket).
-                    self._pulling = True
+                    self._pulling = pulled = True
                     try:
                         if self._backstop_reading:
                             await self._take_over_reading()
                         if not (self._incoming or self._closed):
-                            if self._pull_interrupt is not None:
-                                await pull()  # the close interrupts it
-                            else:
-                                with trio.CancelScope() as scope:
-                                    self._pull_scope = scope
-                                    await pull()
+                            await pull()  # the close interrupts it (_pull_interrupt)
                     finally:
-                        self._pull_scope = None
                         self._pulling = False
                         if self._receivers:
                             self._receivers.unpark_all()  # another receiver may pull now
@@ -303,7 +297,9 @@ class Connection:
                 self._sends_without_yield = 0
                 waited = True
         finally:
-            if self._pull is not None and not self._closed:
+            # Only a receive() that read the socket itself restarts the hand-over delay: one
+            # that took a queued message leaves the transport reading behind the queue.
+            if pulled and self._pull is not None and not self._closed:
                 self._left_pull()
 
     async def _take_over_reading(self) -> None:
@@ -319,30 +315,40 @@ class Connection:
         self._pull_left_at = now
         self._server._heartbeats.schedule(self, now + PULL_HANDOVER_DELAY)
 
-    def _attach_puller(
+    def _attach_websocket(
         self, pull: Callable[[], Awaitable[None]] | None, interrupt: Callable[[], None] | None
     ) -> None:
-        """A websocket lends its frame reader (``None``: it is gone); waiting receivers pull.
+        """A websocket now carries the session; waiting receivers may read from it.
 
-        ``interrupt`` (if given) wakes a task blocked in ``pull`` once the session closes;
-        otherwise every pull runs in a cancel scope that the close cancels.
+        ``pull`` reads frames in the task that calls it and ``interrupt`` wakes a
+        task blocked in it (called at the close). Without ``pull`` (an ASGI
+        server whose ``receive`` cannot be shared) only the request task reads.
         """
-        if pull is None and self._pull_interrupt is not None:
-            self._pull_interrupt()
+        self._websocket_attached = True
         self._pull = pull
         self._pull_interrupt = interrupt
         if self._receivers:
             self._receivers.unpark_all()
         self._notify()
 
+    def _detach_websocket(self) -> None:
+        """The websocket request is over: wake any task still reading from it."""
+        if self._pull_interrupt is not None:
+            self._pull_interrupt()
+        self._websocket_attached = False
+        self._pull = None
+        self._pull_interrupt = None
+        if self._receivers:
+            self._receivers.unpark_all()
+
     def _backstop_due(self, now: float | None = None) -> bool:
         """True when the transport should read frames itself: no task has pulled for a while."""
-        if self._pulling or self._pull is None:
+        if self._pulling or not self._websocket_attached:
             return False
         incoming = self._incoming
         if incoming is not None and len(incoming) >= self._server._options.max_queued_incoming:
             return False
-        if self._handler_done:
+        if self._pull is None or self._handler_done:
             return True
         return (trio.current_time() if now is None else now) >= self._pull_left_at + PULL_HANDOVER_DELAY
 
@@ -465,8 +471,6 @@ class Connection:
             self._receivers.unpark_all()
         if self._pull_interrupt is not None:
             self._pull_interrupt()
-        if self._pull_scope is not None:
-            self._pull_scope.cancel()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
         self._server._heartbeats.drop(self)
@@ -570,9 +574,15 @@ class Connection:
             core.get_pending or trio.current_time() - self._last_poll_at < ACTIVE_POLLER_WINDOW
         )
 
-    def _reschedule_heartbeat(self) -> None:
-        """Book a wake-up at the core's current deadline (after a PONG, an upgrade start)."""
-        self._server._heartbeats.schedule(self, self._core.next_deadline())
+    def _reschedule_heartbeat(self, now: float | None = None) -> None:
+        """Book a wake-up at the core's next deadline, or at a pending hand-over if earlier."""
+        deadline = self._core.next_deadline()
+        if self._pull is not None and not (self._pulling or self._backstop_reading):
+            handover = self._pull_left_at + PULL_HANDOVER_DELAY
+            # One already due was acted on by the caller (or the writer sees it when idle).
+            if handover < deadline and handover > (trio.current_time() if now is None else now):
+                deadline = handover
+        self._server._heartbeats.schedule(self, deadline)
 
     def _on_deadline(self, now: float) -> None:
         """Called by the heartbeat scheduler when a booked deadline has come."""
@@ -590,7 +600,7 @@ class Connection:
             or (not self._backstop_reading and self._backstop_due(now))
         ):
             self._notify()
-        self._reschedule_heartbeat()
+        self._reschedule_heartbeat(now)
 
     async def _run_handler(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
         try:

@@ -148,8 +148,8 @@ async def open_websocket(
     }
     ws = TestWebSocket()
 
-    async def receive() -> dict[str, Any]:
-        return await ws._to_app_receive.receive()
+    # Like hypercorn's trio worker, hand the app a memory channel's bound receive().
+    receive = ws._to_app_receive.receive
 
     async def send(message: dict[str, Any]) -> None:
         await ws._from_app_send.send(message)

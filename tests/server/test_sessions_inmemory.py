@@ -750,3 +750,54 @@ async def test_websocket_two_receivers_share_the_messages_exactly_once(
                 await trio.sleep(0.01)
     assert sorted(message for _, message in got) == sorted(f"m{i}" for i in range(50))
     assert {n for n, _ in got} == {1, 2}
+
+
+def _plain_receive(app: Any) -> Any:
+    """The app behind an ASGI server whose ``receive`` is a plain function (not hypercorn's)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def plain_receive() -> Any:
+            return await receive()
+
+        await app(scope, plain_receive, send)
+
+    return wrapped
+
+
+async def test_websocket_on_other_asgi_servers_the_request_task_reads(autojump_clock: trio.abc.Clock) -> None:
+    """Without a shareable channel every frame is read by the request task: same behaviour."""
+    got: list[str | bytes] = []
+    closed: list[float] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        try:
+            async for message in conn:
+                got.append(message)
+                await conn.send(message)
+                if message == "slow":
+                    await trio.sleep(3)  # three ping intervals away
+        finally:
+            closed.append(trio.current_time())
+
+    server = trio_engineio.Server(handler=handler, ping_interval=1, ping_timeout=0.5)
+    app = _plain_receive(trio_engineio.ASGIApp(server))
+    async with server, open_websocket(app, websocket_url()) as ws:
+        await ws.receive()  # OPEN
+        await ws.send("4slow")
+        for i in range(3):
+            await ws.send(f"4m{i}")
+        frames = []
+        while len([f for f in frames if f != "2"]) < 4:
+            frame = await ws.receive()
+            frames.append(frame)
+            if frame == "2":
+                await ws.send("3")
+        assert [f for f in frames if f != "2"] == ["4slow", "4m0", "4m1", "4m2"]
+        assert got == ["slow", "m0", "m1", "m2"]
+        sent_close_at = trio.current_time()
+        await ws.send("1")
+        with trio.fail_after(1):
+            while not closed:
+                await trio.sleep(0.001)
+        assert closed[0] - sent_close_at < 0.01
+    assert server.statistics().sessions_closed == {"client disconnect": 1}
