@@ -280,11 +280,12 @@ class Connection:
                 pull = self._pull
                 if pull is not None and not self._pulling:
                     # Read the next frame in this task (see _asgi_websocket).
-                    self._pulling = pulled = True
+                    self._pulling = True
                     try:
                         if self._backstop_reading:
                             await self._take_over_reading()
                         if not (self._incoming or self._closed):
+                            pulled = True
                             await pull()  # the close interrupts it (_pull_interrupt)
                     finally:
                         self._pulling = False
