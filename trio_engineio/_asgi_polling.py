@@ -178,6 +178,9 @@ def _attach(conn: Connection, begin: Callable[[], None]) -> None:
 
 async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> bool:
     """Wait until the session can answer the GET; True if the client went away first."""
+    channel = getattr(receive, "__self__", None)
+    if isinstance(channel, trio.MemoryReceiveChannel):
+        return await _wait_on_shared_channel(conn, channel)
     core = conn._core
     aborted = False
     async with trio.open_nursery() as nursery:
@@ -198,6 +201,29 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
     # A disconnect already handed to the watcher is seen here (the nursery waits for it);
     # one not yet handed over stays with the ASGI server for _disconnect_reported().
     return aborted
+
+
+async def _wait_on_shared_channel(conn: Connection, channel: trio.MemoryReceiveChannel[Any]) -> bool:
+    """The same wait in this task alone, on hypercorn's request channel.
+
+    The GET waits for its next ASGI event on a clone of the request's channel;
+    any change of the session closes the clone (``Connection._notify``), which
+    wakes the GET to look again. No watcher task per waiting GET.
+    """
+    core = conn._core
+    while not core.poll_ready():
+        clone = channel.clone()
+        conn._poll_waker = clone.close
+        try:
+            message = await clone.receive()
+        except trio.ClosedResourceError:
+            continue  # the session changed
+        finally:
+            conn._poll_waker = None
+            clone.close()
+        if message["type"] == "http.disconnect":
+            return True
+    return False
 
 
 async def _disconnect_reported(receive: ASGIReceive) -> bool:

@@ -103,6 +103,7 @@ class Connection:
         "_incoming",
         "_last_poll_at",
         "_lifecycle_handlers",
+        "_poll_waker",
         "_probe_scope",
         "_pull",
         "_pull_interrupt",
@@ -135,6 +136,8 @@ class Connection:
         self._pull: Callable[[], Awaitable[None]] | None = None
         self._pull_interrupt: Callable[[], None] | None = None
         self._websocket_attached = False
+        #: Wakes a long-poll GET waiting on hypercorn's request channel (see _asgi_polling).
+        self._poll_waker: Callable[[], None] | None = None
         self._pulling = False
         self._pull_left_at = -math.inf
         self._backstop_reading = False
@@ -452,6 +455,8 @@ class Connection:
             self._changed.unpark_all()
         if self._backstop_scope is not None:
             self._backstop_scope.cancel()
+        if self._poll_waker is not None:
+            self._poll_waker()
 
     async def _wait_changed(self) -> None:
         await self._changed.park()

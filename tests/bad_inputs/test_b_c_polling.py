@@ -468,3 +468,67 @@ async def test_c4_never_an_encoding_the_client_refused(
             assert not allowed or accept.startswith(b"x"), (accept, "identity")
         body = {"gzip": gzip.decompress, "deflate": zlib.decompress, "": bytes}[encoding](response.body)
         assert body == b"4" + b"x" * 5000
+
+
+async def _hypercorn_shaped_get(
+    eng: Any, sid: str, to_app: trio.MemorySendChannel[dict[str, Any]], from_server: Any
+) -> list[Any]:
+    """A long-poll GET whose receive() is a memory channel's bound method, as hypercorn's."""
+    sent: list[Any] = []
+    await to_app.send({"type": "http.request", "body": b"", "more_body": False})
+    await eng.app(http_scope("GET", query=query(sid)), from_server.receive, partial(_record, sent))
+    return sent
+
+
+async def test_c2_long_poll_on_a_shared_channel_waits_without_a_watcher_task(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Under hypercorn a waiting GET waits on a clone of its channel: woken by the session, or gone."""
+    async with engine(echo=False) as eng:
+        eng.rec.echo = False
+        # 1. woken by a message, after other changes of the session woke it for nothing
+        sid = await eng.handshake()
+        conn = eng.server.connection(sid)
+        to_app, from_server = trio.open_memory_channel[dict[str, Any]](10)
+        result: list[list[Any]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def get() -> None:
+                result.append(await _hypercorn_shaped_get(eng, sid, to_app, from_server))
+
+            nursery.start_soon(get)
+            with trio.fail_after(5):
+                while not conn._core.get_pending:
+                    await trio.sleep(0.01)
+            assert not [name for name in _task_names() if "watch_disconnect" in name]
+            for _ in range(3):
+                conn._notify()
+                await trio.sleep(0.1)
+            assert conn._core.get_pending  # still waiting
+            await conn.send("hello")
+        assert [m.get("body") for m in result[0] if m["type"] == "http.response.body"] == [b"4hello"]
+        # 2. the client goes away while the GET waits: "transport close", nothing answered
+        to_app, from_server = trio.open_memory_channel[dict[str, Any]](10)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(get)
+            with trio.fail_after(5):
+                while not conn._core.get_pending:
+                    await trio.sleep(0.01)
+            await to_app.send({"type": "http.disconnect"})
+        assert result[1] == []
+        assert conn.close_info is not None
+        assert (conn.close_reason, conn.close_info.description) == (
+            "transport close",
+            "long-poll request aborted by the client",
+        )
+
+
+def _task_names() -> list[str]:
+    names: list[str] = []
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        names.append(task.name)
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+    return names
