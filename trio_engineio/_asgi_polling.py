@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._compression import choose_encoding, compress
-from ._http import ASGIReceive, ASGISend, Headers, header_value, send_response
+from ._http import ASGIReceive, ASGISend, Headers, header_value, send_response, shared_channel
 from ._options import cookie_value_ok
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.packets import Packet, PacketType, decode_payload, encode_payload
@@ -178,8 +178,8 @@ def _attach(conn: Connection, begin: Callable[[], None]) -> None:
 
 async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> bool:
     """Wait until the session can answer the GET; True if the client went away first."""
-    channel = getattr(receive, "__self__", None)
-    if isinstance(channel, trio.MemoryReceiveChannel):
+    channel = shared_channel(receive)
+    if channel is not None:
         return await _wait_on_shared_channel(conn, channel)
     core = conn._core
     aborted = False
@@ -235,10 +235,9 @@ async def _disconnect_reported(receive: ASGIReceive) -> bool:
     once), and a message that is not there yet stays queued: nothing is consumed
     unseen. Other messages (the GET's empty ``http.request``) are skipped.
     """
-    channel = getattr(receive, "__self__", None)
-    if isinstance(channel, trio.MemoryReceiveChannel):
-        # hypercorn's trio worker hands the app its queue's bound receive(): look
-        # without waiting, and without a task.
+    channel = shared_channel(receive)
+    if channel is not None:
+        # Look without waiting, and without a task.
         try:
             while True:
                 if channel.receive_nowait()["type"] == "http.disconnect":

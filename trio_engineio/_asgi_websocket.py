@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._asgi_polling import cookie_header, unauthorized_body
-from ._http import ASGIReceive, ASGISend, Headers
+from ._http import ASGIReceive, ASGISend, Headers, shared_channel
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
 from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
@@ -126,10 +126,8 @@ class _Socket:
         ends wakes a blocked puller without a cancel scope around every pull.
         With any other ``receive`` only the request task reads frames.
         """
-        channel = getattr(self.receive, "__self__", None)
-        if isinstance(channel, trio.MemoryReceiveChannel):
-            return channel.clone()
-        return None
+        channel = shared_channel(self.receive)
+        return channel.clone() if channel is not None else None
 
     async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
         """Send a batch; after the close the NOOP meant for a pending long-poll is dropped."""
@@ -309,8 +307,7 @@ class WebSocketHandler:
         client's CLOSE queued behind other frames be seen at once.
         """
         await self._read_frame(conn, socket, channel.receive)
-        limit = self.server._options.max_queued_incoming
-        while not conn._closed and len(conn._incoming or ()) < limit:
+        while not conn._closed and not conn._queue_full():
             try:
                 message = channel.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):

@@ -5,11 +5,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-__all__ = ["ASGIReceive", "ASGISend", "Headers", "header_value", "send_response"]
+import trio
+
+__all__ = ["ASGIReceive", "ASGISend", "Headers", "header_value", "send_response", "shared_channel"]
 
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+
+
+def shared_channel(receive: ASGIReceive) -> trio.MemoryReceiveChannel[Any] | None:
+    """The memory channel behind ``receive``, when the ASGI server gives its bound method.
+
+    hypercorn's trio worker does: the app may then look without waiting
+    (``receive_nowait``) and wait on a clone that it closes to wake itself.
+    ``None`` for any other ``receive``.
+    """
+    channel = getattr(receive, "__self__", None)
+    return channel if isinstance(channel, trio.MemoryReceiveChannel) else None
 
 
 def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | None:

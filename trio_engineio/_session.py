@@ -270,7 +270,7 @@ class Connection:
             while True:
                 incoming = self._incoming
                 if incoming and not self._handler_done:
-                    if len(incoming) >= self._server._options.max_queued_incoming:
+                    if self._queue_full():
                         self._notify()  # a transport may be waiting for room
                     message = incoming.popleft()
                     if not waited:
@@ -347,10 +347,7 @@ class Connection:
 
     def _backstop_due(self, now: float | None = None) -> bool:
         """True when the transport should read frames itself: no task has pulled for a while."""
-        if self._pulling or not self._websocket_attached:
-            return False
-        incoming = self._incoming
-        if incoming is not None and len(incoming) >= self._server._options.max_queued_incoming:
+        if self._pulling or not self._websocket_attached or self._queue_full():
             return False
         if self._pull is None or self._handler_done:
             return True
@@ -504,6 +501,11 @@ class Connection:
                 self._notify()
         return messages
 
+    def _queue_full(self) -> bool:
+        """True when the handler's queue holds ``max_queued_incoming`` messages."""
+        incoming = self._incoming
+        return incoming is not None and len(incoming) >= self._server._options.max_queued_incoming
+
     def _queue_received(self, message: Message) -> None:
         """Queue a message read by a pulling task or the transport's backstop (room was checked)."""
         if self._closed or self._handler_done:
@@ -517,18 +519,12 @@ class Connection:
 
     async def _deliver(self, messages: list[Message]) -> None:
         """Hand received messages to the handler, waiting if its queue is full."""
-        limit = self._server._options.max_queued_incoming
         for message in messages:
-            incoming = self._incoming
-            if incoming is None:
-                incoming = self._incoming = deque()
-            while len(incoming) >= limit and not (self._closed or self._handler_done):
+            while self._queue_full() and not (self._closed or self._handler_done):
                 await self._wait_changed()
             if self._closed or self._handler_done:
                 return
-            incoming.append(message)
-            if self._receivers:
-                self._receivers.unpark_all()
+            self._queue_received(message)
 
     async def _receive_packets_and_deliver(self, events: list[Event]) -> None:
         messages = self._handle_events(events)
