@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -426,9 +426,35 @@ async def ws_close_code(ws: TestWebSocket) -> tuple[int, list[str | bytes]]:
         return closed.code, frames
 
 
+class _EngineChecks:
+    """The invariant waits both engines share; ``LIMIT``/``POLL`` suit their clocks."""
+
+    server: trio_engineio.Server
+    exchanges: dict[str, int]
+    #: Seconds a wait may take, and between two looks.
+    LIMIT: ClassVar[float]
+    POLL: ClassVar[float]
+
+    async def wait_gone(self, sid: str, limit: float | None = None) -> None:
+        """Wait until ``sid`` has left the registry and its tasks are done."""
+        with trio.fail_after(self.LIMIT if limit is None else limit):
+            while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
+                await trio.sleep(self.POLL)
+
+    async def check_bystanders(self, rounds: int = 2) -> None:
+        """Both bystanders complete ``rounds`` more echo exchanges (bounded)."""
+        start = dict(self.exchanges)
+        with trio.fail_after(self.LIMIT):
+            while any(self.exchanges[name] < start[name] + rounds for name in start):
+                await trio.sleep(self.POLL)
+
+
 @dataclass
-class Engine:
+class Engine(_EngineChecks):
     """One in-memory engine under attack (see :func:`engine`)."""
+
+    LIMIT: ClassVar[float] = 60  # virtual seconds
+    POLL: ClassVar[float] = 0.05
 
     server: trio_engineio.Server
     app: GuardedApp
@@ -467,19 +493,6 @@ class Engine:
 
     def attack_sessions(self) -> list[str]:
         return [sid for sid in self.server._sessions if sid not in self.bystander_sids]
-
-    async def wait_gone(self, sid: str, limit: float = 60) -> None:
-        """Wait until ``sid`` has left the registry and its tasks are done."""
-        with trio.fail_after(limit):
-            while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
-                await trio.sleep(0.05)
-
-    async def check_bystanders(self, rounds: int = 2) -> None:
-        """Both bystanders complete ``rounds`` more echo exchanges (bounded)."""
-        start = dict(self.exchanges)
-        with trio.fail_after(60):
-            while any(self.exchanges[name] < start[name] + rounds for name in start):
-                await trio.sleep(0.05)
 
 
 async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
@@ -591,8 +604,11 @@ async def engine(
 
 
 @dataclass
-class RealEngine:
+class RealEngine(_EngineChecks):
     """One engine served by hypercorn on loopback (see :func:`real_engine`)."""
+
+    LIMIT: ClassVar[float] = 10
+    POLL: ClassVar[float] = 0.01
 
     server: trio_engineio.Server
     app: GuardedApp
@@ -632,17 +648,6 @@ class RealEngine:
         with trio.fail_after(5):
             while not self.server.connection(sid)._core.get_pending:
                 await trio.sleep(0.005)
-
-    async def wait_gone(self, sid: str, limit: float = 10) -> None:
-        with trio.fail_after(limit):
-            while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
-                await trio.sleep(0.01)
-
-    async def check_bystanders(self, rounds: int = 2) -> None:
-        start = dict(self.exchanges)
-        with trio.fail_after(10):
-            while any(self.exchanges[name] < start[name] + rounds for name in start):
-                await trio.sleep(0.01)
 
     async def raw_request(self, data: bytes, *, read_until: bytes = b"\r\n\r\n") -> bytes:
         """Send raw bytes on a fresh TCP connection; return what came back up to ``read_until``."""
