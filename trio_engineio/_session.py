@@ -106,8 +106,8 @@ class Connection:
         "_poll_waker",
         "_probe_scope",
         "_pull",
+        "_pull_handover_at",
         "_pull_interrupt",
-        "_pull_left_at",
         "_pulling",
         "_receivers",
         "_sends_without_yield",
@@ -139,7 +139,8 @@ class Connection:
         #: Wakes a long-poll GET waiting on hypercorn's request channel (see _asgi_polling).
         self._poll_waker: Callable[[], None] | None = None
         self._pulling = False
-        self._pull_left_at = -math.inf
+        # When the transport should start reading if no task pulls meanwhile.
+        self._pull_handover_at = -math.inf
         self._backstop_reading = False
         self._backstop_scope: trio.CancelScope | None = None
         self._handler_scope = trio.CancelScope()
@@ -315,9 +316,8 @@ class Connection:
 
     def _left_pull(self) -> None:
         """receive() returned: book the moment the transport should read in its place."""
-        now = trio.current_time()
-        self._pull_left_at = now
-        self._server._heartbeats.schedule(self, now + PULL_HANDOVER_DELAY)
+        self._pull_handover_at = trio.current_time() + PULL_HANDOVER_DELAY
+        self._server._heartbeats.schedule(self, self._pull_handover_at)
 
     def _attach_websocket(
         self, pull: Callable[[], Awaitable[None]] | None, interrupt: Callable[[], None] | None
@@ -351,7 +351,7 @@ class Connection:
             return False
         if self._pull is None or self._handler_done:
             return True
-        return (trio.current_time() if now is None else now) >= self._pull_left_at + PULL_HANDOVER_DELAY
+        return (trio.current_time() if now is None else now) >= self._pull_handover_at
 
     def __aiter__(self) -> Connection:
         return self
@@ -580,7 +580,7 @@ class Connection:
         """Book a wake-up at the core's next deadline, or at a pending hand-over if earlier."""
         deadline = self._core.next_deadline()
         if self._pull is not None and not (self._pulling or self._backstop_reading):
-            handover = self._pull_left_at + PULL_HANDOVER_DELAY
+            handover = self._pull_handover_at
             # One already due was acted on by the caller (or the writer sees it when idle).
             if handover < deadline and handover > (trio.current_time() if now is None else now):
                 deadline = handover
