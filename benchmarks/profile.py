@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .__main__ import BIN, CLIENT_CORE, RESULTS, SERVERS, RunningServer, _pin, run_json
+from .__main__ import BIN, CLIENT_CORE, RESULTS, SCENARIOS, SERVERS, RunningServer, _pin, run_json
 
 _LINE = re.compile(r":\d+\)$")
 _PREFIX = re.compile(r"/\S*/(site-packages|lib/python3\.\d+)/")
@@ -95,6 +95,8 @@ def cpu_profile(app: str, scenario: str, a: argparse.Namespace, log_dir: Path, l
                 str(a.seconds + 1),
             ]
             args += ["--mark-file", str(mark)]
+        elif scenario in SCENARIOS:  # a scenario of the full run, e.g. ws_latency
+            args = [*SCENARIOS[scenario].args, "--warmup", "1", "--duration", str(a.seconds)]
         else:
             args = [scenario, "--warmup", "1", "--duration", str(a.seconds)]
             if scenario == "ws_echo":

@@ -19,6 +19,7 @@ import trio
 
 from ._asgi_polling import cookie_header, unauthorized_body
 from ._http import ASGIReceive, ASGISend, Headers, shared_channel
+from ._session import WRITER_DIRECT, WRITER_DIRECT_AWAITED, WRITER_IDLE, WRITER_TRANSPORT
 from .protocol.errors import ParseError, RemoteProtocolError
 from .protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
 from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
@@ -270,6 +271,8 @@ class WebSocketHandler:
         channel = socket.pull_channel()
         if channel is not None:
             conn._attach_websocket(partial(self._pull_frames, conn, socket, channel), channel.close)
+            if self.server._options.direct_replies:
+                conn._direct_write = partial(self._write_direct, conn, socket)
         else:
             conn._attach_websocket(None, None)
         try:
@@ -282,6 +285,7 @@ class WebSocketHandler:
                     conn._core.mark_final_packets_sent()
             raise
         finally:
+            conn._direct_write = None
             conn._detach_websocket()
 
     async def _pump(self, conn: Connection, socket: _Socket) -> None:
@@ -332,6 +336,22 @@ class WebSocketHandler:
 
     async def _take_frame(self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]) -> None:
         """Apply one received ASGI websocket event to the session."""
+        # The common case first: a MESSAGE frame goes straight to the handler's queue
+        # (what decode_frame, the core and _apply would do with it, minus the objects).
+        frame = message.get("text")
+        if frame is None:
+            frame = message.get("bytes")
+            if frame is not None:
+                frame = bytes(frame)
+        if (
+            frame is not None
+            and (type(frame) is bytes or frame[:1] == "4")
+            and not socket.frame_too_big(frame)
+            and not conn._core.closed
+            and not conn._wants("packet_received")
+        ):
+            conn._queue_received(frame if type(frame) is bytes else frame[1:])
+            return
         try:
             packet = socket.parse(message)
         except _FrameRefused as refused:
@@ -368,7 +388,11 @@ class WebSocketHandler:
             if socket.gone:
                 core.mark_final_packets_sent()
                 return
-            if core.has_outgoing():
+            if conn._writing != WRITER_IDLE:
+                if conn._writing == WRITER_DIRECT:
+                    conn._writing = WRITER_DIRECT_AWAITED
+                await conn._changed.park()  # wait for the direct reply to be written
+            elif core.has_outgoing():
                 if await self._flush(conn, socket):
                     return
             elif core.closed:
@@ -388,11 +412,41 @@ class WebSocketHandler:
         packets = core.take_outgoing()
         conn._notify()
         closing = core.closed
-        await socket.send_packets(packets, closing=closing)
+        conn._writing = WRITER_TRANSPORT
+        try:
+            await socket.send_packets(packets, closing=closing)
+        finally:
+            conn._writing = WRITER_IDLE
         await conn._after_flush(packets)
         if closing:
             core.mark_final_packets_sent()
         return closing
+
+    async def _write_direct(self, conn: Connection, socket: _Socket, message: str | bytes) -> None:
+        """Write one reply message in the handler's task (see ``Connection.send``).
+
+        Only hypercorn's trio worker gets here. It writes frames shielded from
+        cancellation, after taking its send lock: a ``Cancelled`` out of the
+        send means the lock was never taken and nothing was written, so the
+        message goes back to the queue for the transport.
+        """
+        conn._writing = WRITER_DIRECT
+        requeued = False
+        try:
+            if isinstance(message, str):
+                await socket.send({"type": "websocket.send", "text": "4" + message})
+            else:
+                await socket.send({"type": "websocket.send", "bytes": message})
+        except trio.Cancelled:
+            conn._core.return_outgoing([Packet(PacketType.MESSAGE, message)])
+            requeued = True
+            raise
+        finally:
+            awaited = conn._writing == WRITER_DIRECT_AWAITED
+            conn._writing = WRITER_IDLE
+            if awaited or requeued or conn._core.closed:
+                conn._notify()
+        await conn._after_flush_one(message)
 
     async def _finish(self, conn: Connection, socket: _Socket) -> None:
         if not conn.closed:

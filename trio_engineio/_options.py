@@ -46,6 +46,7 @@ class ServerOptions:
     max_buffered_messages: int
     max_buffered_bytes: int
     max_queued_incoming: int
+    direct_replies: bool
     max_concurrent_handlers: int
     connect_timeout: float
     shutdown_timeout: float
@@ -70,6 +71,7 @@ class ServerOptions:
         max_buffered_messages: int = 1000,
         max_buffered_bytes: int = 4 * 1024 * 1024,
         max_queued_incoming: int = 256,
+        direct_replies: bool = True,
         max_concurrent_handlers: int = 1000,
         connect_timeout: float = 10,
         shutdown_timeout: float = 5,
@@ -125,6 +127,7 @@ class ServerOptions:
             max_buffered_messages=max_buffered_messages,
             max_buffered_bytes=max_buffered_bytes,
             max_queued_incoming=max_queued_incoming,
+            direct_replies=direct_replies,
             max_concurrent_handlers=max_concurrent_handlers,
             connect_timeout=float(connect_timeout),
             shutdown_timeout=float(shutdown_timeout),

@@ -142,6 +142,7 @@ class Server:
         max_buffered_messages: int = 1000,
         max_buffered_bytes: int = 4 * 1024 * 1024,
         max_queued_incoming: int = 256,
+        direct_replies: bool = True,
         max_concurrent_handlers: int = 1000,
         connect_timeout: float = 10,
         shutdown_timeout: float = 5,
@@ -168,6 +169,7 @@ class Server:
             max_buffered_messages=max_buffered_messages,
             max_buffered_bytes=max_buffered_bytes,
             max_queued_incoming=max_queued_incoming,
+            direct_replies=direct_replies,
             max_concurrent_handlers=max_concurrent_handlers,
             connect_timeout=connect_timeout,
             shutdown_timeout=shutdown_timeout,
@@ -439,6 +441,11 @@ class Server:
     def _session_closed(self, conn: Connection, info: CloseInfo) -> None:
         """Called once when a session gets its close reason."""
         self._closed_reasons[info.reason.value] += 1
+
+    def _watch_stuck_reply(self, conn: Connection) -> None:
+        """A session closed while its handler writes a reply: see ``_finish_if_reply_stuck``."""
+        if self._nursery is not None:
+            self._nursery.start_soon(conn._finish_if_reply_stuck)
 
     async def _session_finished(self, conn: Connection) -> None:
         """Called once by a session's task when it is done; fires ``disconnect``."""

@@ -28,7 +28,7 @@ from .protocol.events import (
     UpgradeAborted,
     UpgradeCompleted,
 )
-from .protocol.packets import Packet
+from .protocol.packets import Packet, PacketType
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
@@ -56,6 +56,12 @@ SEND_YIELD_EVERY = 64
 PULL_HANDOVER_DELAY = 0.05
 
 Message = str | bytes
+
+WRITER_IDLE = 0
+WRITER_TRANSPORT = 1
+WRITER_DIRECT = 2
+#: A direct reply is being written and a task waits for it to end (notify when it does).
+WRITER_DIRECT_AWAITED = 3
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,9 @@ class Connection:
         "_closed",
         "_core",
         "_data",
+        "_direct_write",
         "_environ",
+        "_finished",
         "_handler_done",
         "_handler_scope",
         "_incoming",
@@ -110,10 +118,12 @@ class Connection:
         "_pull_interrupt",
         "_pulling",
         "_receivers",
+        "_reply_due",
         "_sends_without_yield",
         "_server",
         "_transport_scope",
         "_websocket_attached",
+        "_writing",
         "scope",
     )
 
@@ -136,6 +146,12 @@ class Connection:
         self._pull: Callable[[], Awaitable[None]] | None = None
         self._pull_interrupt: Callable[[], None] | None = None
         self._websocket_attached = False
+        # Writing a reply straight to the websocket (see send() and _asgi_websocket).
+        self._direct_write: Callable[[Message], Awaitable[None]] | None = None
+        self._reply_due = False
+        # Who is writing to the websocket now: nobody, the transport or a direct reply.
+        self._writing = WRITER_IDLE
+        self._finished = False
         #: Wakes a long-poll GET waiting on hypercorn's request channel (see _asgi_polling).
         self._poll_waker: Callable[[], None] | None = None
         self._pulling = False
@@ -234,6 +250,13 @@ class Connection:
         waits, when the session has closed, and at least every
         ``SEND_YIELD_EVERY`` messages (so queueing one message costs no trip
         through the scheduler, and a sending loop cannot starve other tasks).
+
+        On a websocket under hypercorn's trio worker, the first ``send()`` after
+        :meth:`receive` returned a message (a reply) is written to the socket by
+        the calling task itself, when nothing else is queued: no hand-off to the
+        transport's task (``Server(direct_replies=False)`` turns this off). Such
+        a send yields, and if it is cancelled before the frame was written the
+        message is still sent (by the transport) and ``Cancelled`` is raised.
         Raises :class:`ConnectionClosed` if the session has ended, and
         ``ValueError`` for text containing ``"\\x1e"`` while the session is on
         long-polling (the polling payload format cannot carry it).
@@ -253,6 +276,13 @@ class Connection:
             await self._wait_changed()
         if core.closed:
             raise ConnectionClosed(self._close_info_or_default())
+        if self._reply_due:
+            self._reply_due = False
+            direct = self._direct_write
+            if direct is not None and self._writing == WRITER_IDLE and not core.has_outgoing():
+                self._sends_without_yield = 0
+                await direct(message)
+                return
         core.send_message(message)
         self._notify()
         self._sends_without_yield += 1
@@ -274,6 +304,7 @@ class Connection:
                     if self._queue_full():
                         self._notify()  # a transport may be waiting for room
                     message = incoming.popleft()
+                    self._reply_due = True
                     if not waited:
                         await trio.lowlevel.cancel_shielded_checkpoint()
                     return message
@@ -316,8 +347,11 @@ class Connection:
 
     def _left_pull(self) -> None:
         """receive() returned: book the moment the transport should read in its place."""
-        self._pull_handover_at = trio.current_time() + PULL_HANDOVER_DELAY
-        self._server._heartbeats.schedule(self, self._pull_handover_at)
+        handover = self._pull_handover_at = trio.current_time() + PULL_HANDOVER_DELAY
+        # An earlier booking (the previous hand-over) rebooks this one when it fires:
+        # a busy session books about once per delay, not once per message.
+        if self._booked_deadline > handover:
+            self._server._heartbeats.schedule(self, handover)
 
     def _attach_websocket(
         self, pull: Callable[[], Awaitable[None]] | None, interrupt: Callable[[], None] | None
@@ -435,6 +469,8 @@ class Connection:
 
     async def _after_flush(self, packets: list[Packet]) -> None:
         """Fire packet_sent/flush/drain after a batch went to the transport."""
+        if self._lifecycle_handlers is None and not self._server._lifecycle_handlers:
+            return
         if self._wants("packet_sent"):
             for packet in packets:
                 await self._emit("packet_sent", packet)
@@ -442,6 +478,12 @@ class Connection:
             await self._emit("flush", packets)
         if not self._core.has_outgoing() and self._wants("drain"):
             await self._emit("drain")
+
+    async def _after_flush_one(self, message: Message) -> None:
+        """The same for one message written directly (see :meth:`send`)."""
+        if self._lifecycle_handlers is None and not self._server._lifecycle_handlers:
+            return
+        await self._after_flush([Packet(PacketType.MESSAGE, message)])
 
     def _close_info_or_default(self) -> CloseInfo:
         return self._core.close_info or CloseInfo(CloseReason.SERVER_DISCONNECT)
@@ -480,6 +522,8 @@ class Connection:
         self._handler_scope.deadline = min(
             self._handler_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
         )
+        if self._writing >= WRITER_DIRECT:
+            self._server._watch_stuck_reply(self)
         flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
         if self._transport_scope is not None:
             self._transport_scope.deadline = min(self._transport_scope.deadline, flush_deadline)
@@ -555,7 +599,34 @@ class Connection:
         finally:
             if not self._core.closed:
                 self.close(CloseReason.SERVER_SHUTDOWN)
+            await self._finish()
+
+    async def _finish(self) -> None:
+        """Leave the registry and fire ``disconnect``: once, from whichever path comes first."""
+        if not self._finished:
+            self._finished = True
             await self._server._session_finished(self)
+
+    async def _finish_if_reply_stuck(self) -> None:
+        """Finish the session although its handler is still inside a direct reply.
+
+        hypercorn shields its socket writes, so a reply written to a client
+        that stopped reading (full TCP buffers) cannot be cancelled: it returns
+        when the connection fails. The session closed anyway; after the
+        handler's close grace its ``disconnect`` fires and it leaves the
+        registry without waiting for that write.
+        """
+        with trio.move_on_after(HANDLER_CLOSE_GRACE):
+            while self._writing >= WRITER_DIRECT:
+                self._writing = WRITER_DIRECT_AWAITED
+                await self._changed.park()
+            return
+        logger.warning(
+            "session %s: the handler is still writing a reply to a client that stopped reading; "
+            "finishing the session without it",
+            self.sid,
+        )
+        await self._finish()
 
     def _awaits_final_poll(self) -> bool:
         """True when a server-side close should wait for the client's next GET.

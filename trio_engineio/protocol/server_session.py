@@ -200,6 +200,17 @@ class ServerSession:
         self.buffered_bytes = 0
         return packets
 
+    def return_outgoing(self, packets: list[Packet]) -> None:
+        """Put back packets a writer took but never wrote, ahead of any queued since."""
+        if not packets:
+            return
+        self._outgoing[:0] = packets
+        for packet in packets:
+            if packet.type is PacketType.MESSAGE:
+                data = packet.data
+                self.buffered_messages += 1
+                self.buffered_bytes += len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+
     # ----------------------------------------------------------------- polling
     def begin_get(self) -> None:
         """A long-poll GET arrives.
