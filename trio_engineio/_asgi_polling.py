@@ -62,7 +62,7 @@ class PollingHandler:
         if refusal is not None:
             await _send_unauthorized(server, send, refusal, extra_headers)
             return
-        open_packet = Packet(PacketType.OPEN, conn._core.handshake.encode(server._options.json.dumps))
+        open_packet = Packet(PacketType.OPEN, server._open_packet_data(conn))
         headers = list(extra_headers)
         headers.extend(cookie_header(server, conn.sid))
         await self._send_payload(scope, send, encode_payload([open_packet]), headers)
@@ -137,8 +137,11 @@ class PollingHandler:
             raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
         limit = self.server._options.max_http_buffer_size
         try:
+            first = _already_received(receive)
+            if first is not None and not first.get("more_body", False):
+                return await _read_body(scope, receive, limit, first)  # nothing left to wait for
             with trio.fail_after(self.server._options.ping_timeout):
-                return await _read_body(scope, receive, limit)
+                return await _read_body(scope, receive, limit, first)
         except trio.TooSlowError:
             conn.close(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
             raise RequestRejected(
@@ -302,7 +305,25 @@ async def refuse_http(
                 pass
 
 
-async def _read_body(scope: MutableMapping[str, Any], receive: ASGIReceive, limit: int) -> bytes:
+def _already_received(receive: ASGIReceive) -> MutableMapping[str, Any] | None:
+    """The request's next event if the ASGI server has already queued it (hypercorn), else ``None``."""
+    channel = shared_channel(receive)
+    if channel is None:
+        return None
+    try:
+        message: MutableMapping[str, Any] = channel.receive_nowait()
+    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+        return None
+    return message
+
+
+async def _read_body(
+    scope: MutableMapping[str, Any],
+    receive: ASGIReceive,
+    limit: int,
+    first: MutableMapping[str, Any] | None = None,
+) -> bytes:
+    """The whole body (``first``: its first event, already taken from ``receive``)."""
     declared = header_value(scope, b"content-length")
     if declared is not None:
         try:
@@ -313,7 +334,10 @@ async def _read_body(scope: MutableMapping[str, Any], receive: ASGIReceive, limi
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        if first is not None:
+            message, first = first, None
+        else:
+            message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")

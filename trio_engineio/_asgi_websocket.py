@@ -187,7 +187,7 @@ class WebSocketHandler:
             headers = [*extra_headers, *cookie_header(server, conn.sid)]
             if not await _accept(conn, send, headers, scope):
                 return
-            open_packet = Packet(PacketType.OPEN, conn._core.handshake.encode(server._options.json.dumps))
+            open_packet = Packet(PacketType.OPEN, server._open_packet_data(conn))
             try:
                 await socket.send_packet(open_packet)
                 await self._run_session_socket(conn, socket)

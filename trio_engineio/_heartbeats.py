@@ -40,7 +40,8 @@ class HeartbeatScheduler:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, _Booking]] = []
         self._counter = itertools.count()
-        self._wakeup = trio.lowlevel.ParkingLot()
+        # The scope run() sleeps in: an earlier booking moves its deadline (no task switch).
+        self._sleep: trio.CancelScope | None = None
 
     def schedule(self, conn: Connection, deadline: float) -> None:
         """Make sure ``conn`` is woken no later than ``deadline``."""
@@ -51,8 +52,9 @@ class HeartbeatScheduler:
         conn._booking = booking
         conn._booked_deadline = deadline
         heapq.heappush(self._heap, (deadline, next(self._counter), booking))
-        if self._heap[0][2] is booking:
-            self._wakeup.unpark_all()
+        sleep = self._sleep
+        if sleep is not None and deadline < sleep.deadline:
+            sleep.deadline = deadline
 
     def drop(self, conn: Connection) -> None:
         """Forget ``conn``'s booking (it closed, or a new one replaces it)."""
@@ -65,15 +67,17 @@ class HeartbeatScheduler:
     async def run(self) -> None:
         """Serve deadlines until cancelled."""
         heap = self._heap
-        while True:
-            if not heap:
-                await self._wakeup.park()
-                continue
-            with trio.move_on_at(heap[0][0]):
-                await self._wakeup.park()
-            now = trio.current_time()
-            while heap and heap[0][0] <= now:
-                self._fire(heapq.heappop(heap)[2], now)
+        try:
+            while True:
+                with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as sleep:
+                    self._sleep = sleep
+                    await trio.sleep_forever()
+                self._sleep = None
+                now = trio.current_time()
+                while heap and heap[0][0] <= now:
+                    self._fire(heapq.heappop(heap)[2], now)
+        finally:
+            self._sleep = None
 
     def _fire(self, booking: _Booking, now: float) -> None:
         # A helper, so that no local variable of the long-lived run() frame

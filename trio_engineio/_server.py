@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import json
 import logging
 import secrets
 from collections import Counter
@@ -49,6 +51,10 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         if not self.args:
             return "Unauthorized"
         return self.args[0] if len(self.args) == 1 else list(self.args)
+
+
+#: Characters a JSON string may hold as they are (a sid made of them needs no escaping).
+_JSON_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 def _not_running() -> RequestRejected:
@@ -198,6 +204,7 @@ class Server:
         self._running: set[Connection] = set()
         self._nursery: trio.Nursery | None = None
         self._limiter = trio.CapacityLimiter(self._options.max_concurrent_handlers)
+        self._handshake_tails: dict[tuple[str, ...], str] = {}
         self._opened = 0
         self._closed_reasons: Counter[str] = Counter()
         self._handler_errors = 0
@@ -372,6 +379,16 @@ class Server:
             await self._all_finished.wait()
 
     # ------------------------------------------------------------- sessions
+    def _open_packet_data(self, conn: Connection) -> str:
+        """The OPEN packet's JSON: every session of this server announces the same but its sid."""
+        core = conn._core
+        tail = self._handshake_tails.get(core.upgrades)
+        if tail is None:
+            text = dataclasses.replace(core.handshake, sid="").encode()
+            tail = self._handshake_tails[core.upgrades] = text[len('{"sid":""') :]
+        sid = core.sid
+        return '{"sid":' + (f'"{sid}"' if _JSON_PLAIN.issuperset(sid) else json.dumps(sid)) + tail
+
     def _new_sid(self) -> str:
         while True:
             sid = secrets.token_urlsafe(15)

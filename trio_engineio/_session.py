@@ -365,6 +365,10 @@ class Connection:
         self._websocket_attached = True
         self._pull = pull
         self._pull_interrupt = interrupt
+        if pull is not None:
+            # The handler gets the usual delay to come and read before the transport
+            # does: one already waiting in receive() never meets a backstop read.
+            self._left_pull()
         if self._receivers:
             self._receivers.unpark_all()
         self._notify()

@@ -95,6 +95,7 @@ class EngineQuery:
     eio: int
 
 
+_ENGINE_KEYS = frozenset((b"EIO", b"transport", b"sid", b"j"))
 _SID_ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
@@ -113,8 +114,14 @@ def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str
             if not pair:
                 continue
             key, _, value = pair.partition(b"=")
-            if key in (b"EIO", b"transport", b"sid", b"j"):
-                params.setdefault(key, []).append(unquote_to_bytes(value.replace(b"+", b" ")))
+            if key in _ENGINE_KEYS:
+                if b"%" in value or b"+" in value:
+                    value = unquote_to_bytes(value.replace(b"+", b" "))
+                values = params.get(key)
+                if values is None:
+                    params[key] = [value]
+                else:
+                    values.append(value)
     transport_values = params.get(b"transport")
     if not transport_values or len(transport_values) != 1:
         raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, "missing or repeated transport")
