@@ -137,11 +137,11 @@ class PollingHandler:
             raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
         limit = self.server._options.max_http_buffer_size
         try:
-            first = _already_received(receive)
-            if first is not None and not first.get("more_body", False):
-                return await _read_body(scope, receive, limit, first)  # nothing left to wait for
+            taken = _already_received(receive)
+            if taken and _body_complete(taken[-1]):
+                return await _read_body(scope, receive, limit, taken)  # nothing left to wait for
             with trio.fail_after(self.server._options.ping_timeout):
-                return await _read_body(scope, receive, limit, first)
+                return await _read_body(scope, receive, limit, taken)
         except trio.TooSlowError:
             conn.close(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
             raise RequestRejected(
@@ -305,25 +305,31 @@ async def refuse_http(
                 pass
 
 
-def _already_received(receive: ASGIReceive) -> MutableMapping[str, Any] | None:
-    """The request's next event if the ASGI server has already queued it (hypercorn), else ``None``."""
+def _already_received(receive: ASGIReceive) -> list[MutableMapping[str, Any]]:
+    """The request events the ASGI server has already queued (hypercorn), up to the body's end."""
+    taken: list[MutableMapping[str, Any]] = []
     channel = shared_channel(receive)
-    if channel is None:
-        return None
-    try:
-        message: MutableMapping[str, Any] = channel.receive_nowait()
-    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-        return None
-    return message
+    if channel is not None:
+        try:
+            while not taken or not _body_complete(taken[-1]):
+                taken.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+    return taken
+
+
+def _body_complete(message: MutableMapping[str, Any]) -> bool:
+    """True when nothing of the request follows ``message`` (its last body part, or a disconnect)."""
+    return message["type"] != "http.request" or not message.get("more_body", False)
 
 
 async def _read_body(
     scope: MutableMapping[str, Any],
     receive: ASGIReceive,
     limit: int,
-    first: MutableMapping[str, Any] | None = None,
+    taken: list[MutableMapping[str, Any]],
 ) -> bytes:
-    """The whole body (``first``: its first event, already taken from ``receive``)."""
+    """The whole body (``taken``: its first events, already taken from ``receive``)."""
     declared = header_value(scope, b"content-length")
     if declared is not None:
         try:
@@ -334,10 +340,7 @@ async def _read_body(
     chunks: list[bytes] = []
     size = 0
     while True:
-        if first is not None:
-            message, first = first, None
-        else:
-            message = await receive()
+        message = taken.pop(0) if taken else await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")

@@ -95,6 +95,8 @@ class EngineQuery:
     eio: int
 
 
+#: The queries of handshakes (no sid) are all alike: one immutable instance per transport.
+_SID_LESS = {t: EngineQuery(transport=t, sid=None, eio=4) for t in ("polling", "websocket")}
 _ENGINE_KEYS = frozenset((b"EIO", b"transport", b"sid", b"j"))
 _SID_ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
@@ -108,42 +110,41 @@ def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str
     """
     if len(raw) > MAX_QUERY_LENGTH:
         raise RequestRejected(ErrorCode.BAD_REQUEST, "query string too long")
-    params: dict[bytes, list[bytes]] = {}
+    # The first value of each Engine.IO parameter; any repeat is an error below.
+    found: dict[bytes, bytes] = {}
+    repeated: set[bytes] = set()
     if raw:
         for pair in raw.split(b"&"):
-            if not pair:
-                continue
             key, _, value = pair.partition(b"=")
             if key in _ENGINE_KEYS:
+                if key in found:
+                    repeated.add(key)
+                    continue
                 if b"%" in value or b"+" in value:
                     value = unquote_to_bytes(value.replace(b"+", b" "))
-                values = params.get(key)
-                if values is None:
-                    params[key] = [value]
-                else:
-                    values.append(value)
-    transport_values = params.get(b"transport")
-    if not transport_values or len(transport_values) != 1:
+                found[key] = value
+    raw_transport = found.get(b"transport")
+    if raw_transport is None or b"transport" in repeated:
         raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, "missing or repeated transport")
-    transport = _ascii(transport_values[0])
+    transport = _ascii(raw_transport)
     if transport is None or transport not in transports:
-        raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, f"transport {transport_values[0][:32]!r}")
-    eio_values = params.get(b"EIO")
-    if not eio_values or len(eio_values) != 1 or eio_values[0] != b"4":
-        shown = eio_values[0][:16] if eio_values else None
+        raise RequestRejected(ErrorCode.UNKNOWN_TRANSPORT, f"transport {raw_transport[:32]!r}")
+    eio = found.get(b"EIO")
+    if eio != b"4" or b"EIO" in repeated:
+        shown = eio[:16] if eio is not None else None
         raise RequestRejected(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, f"EIO {shown!r}")
-    sid: str | None = None
-    sid_values = params.get(b"sid")
-    if sid_values is not None:
-        if len(sid_values) != 1:
-            raise RequestRejected(ErrorCode.UNKNOWN_SID, "repeated sid")
-        raw_sid = sid_values[0]
-        if not raw_sid or len(raw_sid) > MAX_SID_LENGTH or not _SID_ALLOWED.issuperset(raw_sid):
-            raise RequestRejected(ErrorCode.UNKNOWN_SID, f"malformed sid {raw_sid[:32]!r}")
-        sid = raw_sid.decode("ascii")
-    if b"j" in params:
+    raw_sid = found.get(b"sid")
+    if raw_sid is None:
+        if b"j" in found:
+            raise RequestRejected(ErrorCode.BAD_REQUEST, "JSONP polling is not supported")
+        return _SID_LESS[transport]
+    if b"sid" in repeated:
+        raise RequestRejected(ErrorCode.UNKNOWN_SID, "repeated sid")
+    if not raw_sid or len(raw_sid) > MAX_SID_LENGTH or not _SID_ALLOWED.issuperset(raw_sid):
+        raise RequestRejected(ErrorCode.UNKNOWN_SID, f"malformed sid {raw_sid[:32]!r}")
+    if b"j" in found:
         raise RequestRejected(ErrorCode.BAD_REQUEST, "JSONP polling is not supported")
-    return EngineQuery(transport=transport, sid=sid, eio=4)
+    return EngineQuery(transport=transport, sid=raw_sid.decode("ascii"), eio=4)
 
 
 def _ascii(value: bytes) -> str | None:
