@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 __all__ = ["HeartbeatScheduler"]
 
 
+#: Deadlines are served in slots of this many seconds: sessions due within one slot
+#: share one wake-up of the scheduler (a PING may go out up to this much late).
+SLOT = 0.01
+
+
 class _Booking:
     """A heap entry's link to its connection; cut when the booking is replaced or dropped."""
 
@@ -44,8 +49,14 @@ class HeartbeatScheduler:
         self._sleep: trio.CancelScope | None = None
 
     def schedule(self, conn: Connection, deadline: float) -> None:
-        """Make sure ``conn`` is woken no later than ``deadline``."""
-        if deadline == math.inf or deadline >= conn._booked_deadline:
+        """Make sure ``conn`` is woken at ``deadline`` (at most one ``SLOT`` later)."""
+        if deadline == math.inf:
+            return
+        slot = math.ceil(deadline / SLOT) * SLOT
+        if slot < deadline:  # float rounding: never wake a session before its deadline
+            slot += SLOT
+        deadline = slot
+        if deadline >= conn._booked_deadline:
             return
         self.drop(conn)
         booking = _Booking(conn)
