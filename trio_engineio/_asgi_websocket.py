@@ -276,7 +276,38 @@ class WebSocketHandler:
         else:
             conn._attach_websocket(None, None)
         try:
-            await self._pump(conn, socket)
+            # Write (and, as a backstop, read) until the session closes or the socket goes
+            # away. Inline, not in helper coroutines: every idle websocket's request task
+            # keeps this frame.
+            flushed = False
+            core = conn._core
+            with trio.CancelScope() as scope:
+                conn._transport_scope = scope
+                try:
+                    while True:
+                        if socket.gone:
+                            core.mark_final_packets_sent()
+                            break
+                        if conn._writing != WRITER_IDLE:
+                            if conn._writing == WRITER_DIRECT:
+                                conn._writing = WRITER_DIRECT_AWAITED
+                            await conn._changed.park()  # wait for the direct reply to be written
+                        elif core.has_outgoing():
+                            if await self._flush(conn, socket):
+                                break
+                        elif core.closed:
+                            core.mark_final_packets_sent()
+                            break
+                        elif conn._backstop_due():
+                            await self._backstop_read(conn, socket)
+                        else:
+                            await conn._changed.park()
+                    flushed = True
+                finally:
+                    conn._transport_scope = None
+            if not flushed and conn.closed and not socket.gone:
+                # The peer stopped reading: the last packets could not be flushed in time.
+                socket.gone = True
         except trio.Cancelled:
             conn.close(CloseReason.SERVER_SHUTDOWN, "request cancelled by the ASGI server")
             with trio.CancelScope(deadline=trio.current_time() + 1, shield=True):
@@ -288,20 +319,6 @@ class WebSocketHandler:
             conn._direct_write = None
             conn._detach_websocket()
 
-    async def _pump(self, conn: Connection, socket: _Socket) -> None:
-        """Write (and, as a backstop, read) until the session closes or the socket goes away."""
-        flushed = False
-        with trio.CancelScope() as scope:
-            conn._transport_scope = scope
-            try:
-                await self._writer(conn, socket)
-                flushed = True
-            finally:
-                conn._transport_scope = None
-        if not flushed and conn.closed and not socket.gone:
-            # The peer stopped reading: the last packets could not be flushed in time.
-            socket.gone = True
-
     async def _pull_frames(
         self, conn: Connection, socket: _Socket, channel: trio.MemoryReceiveChannel[Any]
     ) -> None:
@@ -310,7 +327,15 @@ class WebSocketHandler:
         So a handler that takes a message now and then still lets PONGs and the
         client's CLOSE queued behind other frames be seen at once.
         """
-        await self._read_frame(conn, socket, channel.receive)
+        # _read_frame's work, inline: a handler waiting here keeps one frame less.
+        if conn._core.closed or socket.gone:
+            conn._after_close()
+            return
+        try:
+            message = await channel.receive()
+        except trio.ClosedResourceError:
+            return  # the session ended and closed the pulling channel
+        await self._take_frame(conn, socket, message)
         while not conn._closed and not conn._queue_full():
             try:
                 message = channel.receive_nowait()
@@ -381,27 +406,6 @@ class WebSocketHandler:
             conn._backstop_reading = False
             if conn._pulling:
                 conn._notify()  # a task is waiting to take over the reading
-
-    async def _writer(self, conn: Connection, socket: _Socket) -> None:
-        core = conn._core
-        while True:
-            if socket.gone:
-                core.mark_final_packets_sent()
-                return
-            if conn._writing != WRITER_IDLE:
-                if conn._writing == WRITER_DIRECT:
-                    conn._writing = WRITER_DIRECT_AWAITED
-                await conn._changed.park()  # wait for the direct reply to be written
-            elif core.has_outgoing():
-                if await self._flush(conn, socket):
-                    return
-            elif core.closed:
-                core.mark_final_packets_sent()
-                return
-            elif conn._backstop_due():
-                await self._backstop_read(conn, socket)
-            else:
-                await conn._changed.park()
 
     async def _flush(self, conn: Connection, socket: _Socket) -> bool:
         """Send what the core has queued; True once the final packets went out.

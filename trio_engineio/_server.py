@@ -295,15 +295,6 @@ class Server:
                 self.logger.exception("%s handler failed for session %s", event, args[0] if args else "?")
                 return "Unauthorized" if fail_closed else None
 
-    async def _call_handler(self, handler: ConnectionHandler, conn: Connection) -> None:
-        try:
-            await handler(conn)
-        except ConnectionClosed:
-            self.logger.debug("handler of session %s ended by the close", conn.sid)
-        except Exception:
-            self._handler_errors += 1
-            self.logger.exception("handler failed for session %s", conn.sid)
-
     async def _dispatch_messages(self, conn: Connection) -> None:
         """The default per-session handler: feed messages to ``@on("message")``."""
         async for message in conn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,6 @@ from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
 if TYPE_CHECKING:
-    from ._heartbeats import _Booking
     from ._server import Server
 
 __all__ = ["Connection", "SessionStatistics"]
@@ -162,7 +161,7 @@ class Connection:
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
         self._last_poll_at = -math.inf
-        self._booking: _Booking | None = None
+        self._booking: int | None = None  # the heartbeat slot this session is booked in
         self._probe_scope: trio.CancelScope | None = None
         self._transport_scope: trio.CancelScope | None = None
         self._lifecycle_handlers: dict[str, Callable[..., Any]] | None = None
@@ -295,6 +294,10 @@ class Connection:
 
         Messages that arrived before the close are still returned first.
         """
+        return await self._next_message(iterating=False)
+
+    async def _next_message(self, *, iterating: bool) -> Message:
+        """:meth:`receive`, and ``async for`` (``iterating``: end with StopAsyncIteration)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = pulled = False
         try:
@@ -311,6 +314,8 @@ class Connection:
                 if self._closed or self._handler_done:
                     if not waited:
                         await trio.lowlevel.cancel_shielded_checkpoint()
+                    if iterating:
+                        raise StopAsyncIteration
                     raise ConnectionClosed(self._close_info_or_default())
                 pull = self._pull
                 if pull is not None and not self._pulling:
@@ -394,11 +399,9 @@ class Connection:
     def __aiter__(self) -> Connection:
         return self
 
-    async def __anext__(self) -> Message:
-        try:
-            return await self.receive()
-        except ConnectionClosed:
-            raise StopAsyncIteration from None
+    def __anext__(self) -> Coroutine[Any, Any, Message]:
+        # Not a coroutine function of its own: an idle handler's task keeps one frame less.
+        return self._next_message(iterating=True)
 
     async def aclose(self) -> None:
         """End the session ("server disconnect"): queued messages and a CLOSE go out first."""
@@ -595,7 +598,25 @@ class Connection:
         """
         try:
             with self._handler_scope:
-                await self._run_handler(handler)
+                # One frame for all of this: every idle session's task keeps it.
+                try:
+                    await handler(self)
+                except ConnectionClosed:
+                    self._server.logger.debug("handler of session %s ended by the close", self.sid)
+                except trio.Cancelled:
+                    # Only the server nursery's cancellation reaches an open session's handler.
+                    if not self._core.closed:
+                        self.close(CloseReason.SERVER_SHUTDOWN, "server nursery cancelled")
+                    raise
+                except Exception:
+                    self._server._handler_errors += 1
+                    self._server.logger.exception("handler failed for session %s", self.sid)
+                finally:
+                    self._handler_done = True
+                    self._incoming = None
+                    self._notify()
+                    if not self._core.closed:
+                        self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
             if self._awaits_final_poll():
                 with trio.move_on_after(POLL_CLOSE_GRACE):
                     while not self._core.final_packets_sent:
@@ -678,21 +699,6 @@ class Connection:
         ):
             self._notify()
         self._reschedule_heartbeat(now)
-
-    async def _run_handler(self, handler: Callable[[Connection], Awaitable[None]]) -> None:
-        try:
-            await self._server._call_handler(handler, self)
-        except trio.Cancelled:
-            # Only the server nursery's cancellation reaches an open session's handler.
-            if not self._core.closed:
-                self.close(CloseReason.SERVER_SHUTDOWN, "server nursery cancelled")
-            raise
-        finally:
-            self._handler_done = True
-            self._incoming = None
-            self._notify()
-            if not self._core.closed:
-                self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
 
 
 _ROUTINE_REASONS = frozenset(

@@ -46,7 +46,7 @@ async def ws_sid(ws: TestWebSocket) -> str:
 
 def heartbeats(server: trio_engineio.Server) -> int:
     """How many live heartbeat bookings the server holds (at most one per session)."""
-    return sum(1 for _, _, booking in server._heartbeats._heap if booking.conn is not None)
+    return sum(len(members) for members in server._heartbeats._slots.values())
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
 import trio
 import trio.testing
@@ -23,7 +22,7 @@ class FakeConn:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._booking: Any = None
+        self._booking: int | None = None
         self._booked_deadline = math.inf
         self.fired: list[float] = []
 
@@ -111,3 +110,19 @@ async def test_replaced_and_dropped_bookings_do_not_fire(autojump_clock: trio.ab
     assert [round(t - start, 6) for t in moved.fired] == [1.0]
     assert [round(t - start, 6) for t in later.fired] == [1.0]
     assert dropped.fired == []
+
+
+async def test_a_session_is_in_one_slot_and_moved_bookings_leave_nothing(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    scheduler = HeartbeatScheduler()
+    conns = [FakeConn(f"c{i}") for i in range(20)]
+    start = trio.current_time()
+    for step in range(50):  # every session booked earlier and earlier (PONGs moving the timer)
+        for conn in conns:
+            scheduler.schedule(conn, start + 100 - step)  # type: ignore[arg-type]
+    assert sum(len(members) for members in scheduler._slots.values()) == 20
+    assert len(scheduler._slots) == 1
+    for conn in conns:
+        scheduler.drop(conn)  # type: ignore[arg-type]
+    assert scheduler._slots == {}
