@@ -279,32 +279,39 @@ class WebSocketHandler:
             # Write (and, as a backstop, read) until the session closes or the socket goes
             # away. Inline, not in helper coroutines: every idle websocket's request task
             # keeps this frame.
-            flushed = False
+            flushed = True
             core = conn._core
-            with trio.CancelScope() as scope:
-                conn._transport_scope = scope
-                try:
-                    while True:
-                        if socket.gone:
-                            core.mark_final_packets_sent()
-                            break
-                        if conn._writing != WRITER_IDLE:
-                            if conn._writing == WRITER_DIRECT:
-                                conn._writing = WRITER_DIRECT_AWAITED
-                            await conn._changed.park()  # wait for the direct reply to be written
-                        elif core.has_outgoing():
-                            if await self._flush(conn, socket):
-                                break
-                        elif core.closed:
-                            core.mark_final_packets_sent()
-                            break
-                        elif conn._backstop_due():
-                            await self._backstop_read(conn, socket)
-                        else:
-                            await conn._changed.park()
-                    flushed = True
-                finally:
-                    conn._transport_scope = None
+            while True:
+                if socket.gone:
+                    core.mark_final_packets_sent()
+                    break
+                if conn._writing != WRITER_IDLE or core.has_outgoing():
+                    # Writing (or waiting for a direct reply to be written) is bounded once
+                    # the session has closed; an idle writer holds no cancel scope.
+                    with trio.CancelScope(deadline=conn._flush_deadline) as scope:
+                        conn._transport_scope = scope
+                        try:
+                            if conn._writing != WRITER_IDLE:
+                                if conn._writing == WRITER_DIRECT:
+                                    conn._writing = WRITER_DIRECT_AWAITED
+                                await conn._changed.park()
+                                done = False
+                            else:
+                                done = await self._flush(conn, socket)
+                        finally:
+                            conn._transport_scope = None
+                    if scope.cancelled_caught:
+                        flushed = False
+                        break
+                    if done:
+                        break
+                elif core.closed:
+                    core.mark_final_packets_sent()
+                    break
+                elif conn._backstop_due():
+                    await self._backstop_read(conn, socket)
+                else:
+                    await conn._changed.park()
             if not flushed and conn.closed and not socket.gone:
                 # The peer stopped reading: the last packets could not be flushed in time.
                 socket.gone = True

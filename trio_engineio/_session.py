@@ -105,6 +105,7 @@ class Connection:
         "_direct_write",
         "_environ",
         "_finished",
+        "_flush_deadline",
         "_handler_done",
         "_handler_scope",
         "_incoming",
@@ -164,6 +165,8 @@ class Connection:
         self._booking: int | None = None  # the heartbeat slot this session is booked in
         self._probe_scope: trio.CancelScope | None = None
         self._transport_scope: trio.CancelScope | None = None
+        #: Until when a transport may still write after the close (set by the close).
+        self._flush_deadline = math.inf
         self._lifecycle_handlers: dict[str, Callable[..., Any]] | None = None
 
     @property
@@ -531,7 +534,7 @@ class Connection:
         )
         if self._writing >= WRITER_DIRECT:
             self._server._watch_stuck_reply(self)
-        flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
+        flush_deadline = self._flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
         if self._transport_scope is not None:
             self._transport_scope.deadline = min(self._transport_scope.deadline, flush_deadline)
         self._closed = True
