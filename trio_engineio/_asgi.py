@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from ._asgi_polling import POLLING_HEADERS, PollingHandler, refuse_http
-from ._asgi_websocket import WebSocketHandler, reject_websocket
+from ._asgi_websocket import WebSocketHandler
 from ._callables import call_maybe_async
 from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
 from ._http import ASGIReceive, ASGISend, Headers, send_response
@@ -70,7 +70,10 @@ class ASGIApp:
         path = _app_path(scope)
         engine = self.engineio_path
         if engine is None or path == engine or path == engine + "/":
-            await self._engineio(scope, receive, send)
+            session = await self._engineio(scope, receive, send)
+            if session is not None:
+                # The rest of a websocket request, run here: the checks' frame is gone.
+                await session
         elif kind == "http" and self._static_target(path) is not None:
             await self._static(scope, send, path)
         elif self.other_asgi_app is not None:
@@ -103,13 +106,16 @@ class ASGIApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     # ---------------------------------------------------------------- engineio
-    async def _engineio(self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
+    async def _engineio(
+        self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> Coroutine[Any, Any, None] | None:
+        """Answer an Engine.IO request; for a websocket, return the coroutine that runs it."""
         server = self.server
         is_websocket = scope["type"] == "websocket"
         if is_websocket:
             first = await receive()
             if first["type"] != "websocket.connect":
-                return
+                return None
         extra: Headers = []
         try:
             try:
@@ -129,7 +135,7 @@ class ASGIApp:
             if not is_websocket and scope["method"] == "OPTIONS":
                 headers = [*POLLING_HEADERS, *preflight_headers(scope, origin, credentials=credentials)]
                 await send_response(send, 204, b"", headers)
-                return
+                return None
             query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
             # While shutting down, requests of existing sessions still collect their CLOSE.
             if server._nursery is None or (query.sid is None and not server.is_running):
@@ -146,13 +152,12 @@ class ASGIApp:
             if is_websocket:
                 if query.transport != "websocket":
                     raise RequestRejected(ErrorCode.BAD_REQUEST, "websocket request on a polling URL")
-                await self._websocket.handle(scope, receive, send, query, extra)
-                return
+                return self._websocket.handle(scope, receive, send, query, extra)
             if query.transport != "polling":
                 raise RequestRejected(ErrorCode.BAD_REQUEST, "transport=websocket without an Upgrade")
             if query.sid is None:
                 await self._polling.handshake(scope, send, extra)
-                return
+                return None
             conn = server._sessions.get(query.sid)
             if conn is None:
                 raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
@@ -164,14 +169,11 @@ class ASGIApp:
             else:
                 raise RequestRejected(ErrorCode.BAD_REQUEST, f"method {method!r} on a session")
         except RequestRejected as rejected:
-            if not is_websocket:
+            if is_websocket:
+                await self._websocket.refuse(scope, send, rejected, extra)
+            else:
                 await refuse_http(server, scope, receive, send, rejected, extra)
-                return
-            server._rejected += 1
-            server.logger.info(
-                "refused websocket %s: %s (HTTP %d)", scope.get("path"), rejected, rejected.status
-            )
-            await reject_websocket(scope, send, rejected.status, rejected.body(), extra)
+        return None
 
     # ------------------------------------------------------------ static files
     def _static_target(self, path: str) -> tuple[Path, str | None] | None:

@@ -175,12 +175,27 @@ class WebSocketHandler:
         query: EngineQuery,
         extra_headers: Headers,
     ) -> None:
-        """Run one websocket request to its end."""
+        """Run one websocket request to its end (refusing it, for an unknown sid or a refused upgrade)."""
         server = self.server
         socket = _Socket(receive, send, server._options.max_http_buffer_size)
+        try:
+            if query.sid is None:
+                conn = await server._create_session(transport="websocket", scope=scope)
+                refusal = await server._open_session(conn)
+            else:
+                refusal = None
+                existing = server._sessions.get(query.sid)
+                if existing is None or existing.closed:
+                    raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
+                conn = existing
+                try:
+                    conn._core.start_upgrade(trio.current_time())
+                except RemoteProtocolError as exc:
+                    raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
+        except RequestRejected as rejected:
+            await self.refuse(scope, send, rejected, extra_headers)
+            return
         if query.sid is None:
-            conn = await server._create_session(transport="websocket", scope=scope)
-            refusal = await server._open_session(conn)
             if refusal is not None:
                 await reject_websocket(scope, send, 401, unauthorized_body(server, refusal), extra_headers)
                 return
@@ -194,14 +209,6 @@ class WebSocketHandler:
             finally:
                 await self._finish(conn, socket)
             return
-        existing = server._sessions.get(query.sid)
-        if existing is None or existing.closed:
-            raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
-        conn = existing
-        try:
-            conn._core.start_upgrade(trio.current_time())
-        except RemoteProtocolError as exc:
-            raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
         conn._reschedule_heartbeat()
         try:
             if not await _accept(conn, send, list(extra_headers), scope):
@@ -217,6 +224,16 @@ class WebSocketHandler:
                 await self._finish(conn, socket)
             else:
                 await socket.close()
+
+    async def refuse(
+        self, scope: MutableMapping[str, Any], send: ASGISend, rejected: RequestRejected, headers: Headers
+    ) -> None:
+        """Refuse a websocket before accepting it, with one log line."""
+        self.server._rejected += 1
+        self.server.logger.info(
+            "refused websocket %s: %s (HTTP %d)", scope.get("path"), rejected, rejected.status
+        )
+        await reject_websocket(scope, send, rejected.status, rejected.body(), headers)
 
     async def _probe(self, conn: Connection, socket: _Socket) -> bool:
         """Run the 2probe/3probe/5 exchange; True once the session runs on this socket."""
