@@ -88,8 +88,12 @@ class WebSocketTransport:
         except BaseExceptionGroup as group:
             # trio-websocket raises a rejection from its reader task, i.e. through our nursery.
             matched, rest = group.split(_CONNECT_ERRORS)
-            if rest is not None or matched is None:
+            if matched is None:
                 raise
+            if rest is not None:
+                # Cancelled (e.g. the session closed during an upgrade attempt) while the
+                # server refused: the cancellation wins; the refusal has no one to tell.
+                raise rest from None
             if not started:
                 error = _connect_error(url, _first_leaf(matched))
             # After the handshake the reader's errors surface as ConnectionClosed on receive().

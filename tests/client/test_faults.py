@@ -436,3 +436,38 @@ async def test_h8_cancel_on_websocket_sends_close_once_and_is_prompt(io_clock: M
             await fake.wait_for(lambda: fake.websocket_closed == 1)
     assert conn.close_reason == "client disconnect"
     assert fake.close_packets == 1
+
+
+async def test_h7_a_refused_upgrade_racing_a_cancellation_does_not_escape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server refuses the websocket (e.g. its session just closed) as the attempt is cancelled.
+
+    trio-websocket raises the refusal from its reader task, in the same nursery that
+    the cancellation unwinds: the refusal must not escape past the cancelled attempt
+    (it crashed the whole client when an upgrade raced a server disconnect).
+    """
+    import trio_websocket
+
+    from trio_engineio import _client_websocket
+
+    async def connect_refused_while_cancelled(nursery: trio.Nursery, *args: object) -> None:
+        async def reader() -> None:
+            attempt.cancel()
+            raise trio_websocket.ConnectionRejected(400, (), b'{"code":1}')
+
+        nursery.start_soon(reader)
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(_client_websocket, "_connect", connect_refused_while_cancelled)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as attempt:
+                await _client_websocket.WebSocketTransport.open(
+                    nursery,
+                    "ws://127.0.0.1:9/engine.io/",
+                    headers=[],
+                    ssl_context=None,
+                    max_message_size=1000,
+                )
+    assert attempt.cancelled_caught
