@@ -298,11 +298,17 @@ class WebSocketHandler:
             # keeps this frame.
             flushed = True
             core = conn._core
+            shielded = channel is not None  # hypercorn's trio worker
             while True:
                 if socket.gone:
                     core.mark_final_packets_sent()
                     break
-                if conn._writing != WRITER_IDLE or core.has_outgoing():
+                if core.has_outgoing() and conn._writing == WRITER_IDLE and shielded and not core.closed:
+                    # hypercorn writes shielded from cancellation: a scope around this write
+                    # could not bound it. A close during it is seen at the next turn.
+                    if await self._flush(conn, socket):
+                        break
+                elif conn._writing != WRITER_IDLE or core.has_outgoing():
                     # Writing (or waiting for a direct reply to be written) is bounded once
                     # the session has closed; an idle writer holds no cancel scope.
                     with trio.CancelScope(deadline=conn._flush_deadline) as scope:
@@ -401,6 +407,11 @@ class WebSocketHandler:
         ):
             conn._queue_received(frame if type(frame) is bytes else frame[1:])
             return
+        if frame == "3" and not conn._core.closed and not conn._wants("packet_received"):
+            # A PONG (every heartbeat): what _apply does with it, minus the objects.
+            if conn._core.receive_packet(_PONG, trio.current_time()) is not None:
+                conn._reschedule_heartbeat()
+            return
         try:
             packet = socket.parse(message)
         except _FrameRefused as refused:
@@ -487,6 +498,9 @@ class WebSocketHandler:
         ):
             socket.close_code = CLOSE_GOING_AWAY
         await socket.close()
+
+
+_PONG = Packet(PacketType.PONG)
 
 
 def _apply(conn: Connection, packet: Packet) -> None:
