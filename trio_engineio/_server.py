@@ -388,7 +388,10 @@ class Server:
 
     async def _create_session(self, *, transport: str, scope: Mapping[str, Any]) -> Connection:
         options = self._options
-        sid = await self.hooks.new_sid(scope, self._sessions) or self._new_sid()
+        hooks = self.hooks
+        sid = (
+            hooks.generate_id is not None and await hooks.new_sid(scope, self._sessions)
+        ) or self._new_sid()
         core = ServerSession(
             sid,
             transport=transport,
@@ -420,8 +423,9 @@ class Server:
                 self._sessions.pop(conn.sid, None)
                 raise _not_running()
             self._opened += 1
+            if self._all_finished.is_set():  # the first running session: a new "all finished"
+                self._all_finished = trio.Event()
             self._running.add(conn)
-            self._all_finished = trio.Event()
             handler = self._handler or self._dispatch_messages
             self._nursery.start_soon(conn._run, handler)
             conn._reschedule_heartbeat()

@@ -528,10 +528,12 @@ class Connection:
             self._pull_interrupt()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
-        self._server._heartbeats.drop(self)
-        self._handler_scope.deadline = min(
-            self._handler_scope.deadline, trio.current_time() + HANDLER_CLOSE_GRACE
-        )
+        heartbeats = self._server._heartbeats
+        heartbeats.drop(self)
+        if not self._handler_done:
+            # The handler's close grace, served by the heartbeat scheduler (_on_deadline):
+            # cheaper than a deadline on its cancel scope, and gone if it returns in time.
+            heartbeats.schedule(self, trio.current_time() + HANDLER_CLOSE_GRACE)
         if self._writing >= WRITER_DIRECT:
             self._server._watch_stuck_reply(self)
         flush_deadline = self._flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
@@ -617,6 +619,8 @@ class Connection:
                 finally:
                     self._handler_done = True
                     self._incoming = None
+                    if self._closed:
+                        self._server._heartbeats.drop(self)  # the close grace is not needed
                     self._notify()
                     if not self._core.closed:
                         self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
@@ -689,6 +693,8 @@ class Connection:
         """Called by the heartbeat scheduler when a booked deadline has come."""
         core = self._core
         if core.closed:
+            if not self._handler_done:
+                self._handler_scope.cancel()  # its close grace is over
             return
         had_outgoing = core.has_outgoing()
         events = core.handle_timeout(now)

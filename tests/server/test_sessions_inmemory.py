@@ -801,3 +801,33 @@ async def test_websocket_on_other_asgi_servers_the_request_task_reads(autojump_c
                 await trio.sleep(0.001)
         assert closed[0] - sent_close_at < 0.01
     assert server.statistics().sessions_closed == {"client disconnect": 1}
+
+
+async def test_a_handler_that_ignores_the_close_is_cancelled_after_its_grace(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from trio_engineio._heartbeats import SLOT
+    from trio_engineio._session import HANDLER_CLOSE_GRACE
+
+    ended: list[float] = []
+    disconnected: list[float] = []
+
+    async def handler(conn: trio_engineio.Connection) -> None:
+        try:
+            await trio.sleep_forever()  # never looks at the connection
+        finally:
+            ended.append(trio.current_time())
+
+    server = trio_engineio.Server(handler=handler)
+    server.on("disconnect", lambda sid, reason: disconnected.append(trio.current_time()))
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        sid = (await handshake(http))["sid"]
+        await http.post(polling_url(sid), content="1")
+        closed_at = trio.current_time()
+        with trio.fail_after(HANDLER_CLOSE_GRACE + 1):
+            while not disconnected:
+                await trio.sleep(0.01)
+    assert HANDLER_CLOSE_GRACE <= ended[0] - closed_at <= HANDLER_CLOSE_GRACE + SLOT + 0.02
+    assert disconnected[0] >= ended[0]
+    assert server.statistics().handler_errors == 0
