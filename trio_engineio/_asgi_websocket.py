@@ -311,7 +311,7 @@ class WebSocketHandler:
                 elif conn._writing != WRITER_IDLE or core.has_outgoing():
                     # Writing (or waiting for a direct reply to be written) is bounded once
                     # the session has closed; an idle writer holds no cancel scope.
-                    with trio.CancelScope(deadline=conn._flush_deadline) as scope:
+                    with trio.CancelScope(deadline=conn._flush_deadline()) as scope:
                         conn._transport_scope = scope
                         try:
                             if conn._writing != WRITER_IDLE:

@@ -100,12 +100,12 @@ class Connection:
         "_booking",
         "_changed",
         "_closed",
+        "_closed_at",
         "_core",
         "_data",
         "_direct_write",
         "_environ",
         "_finished",
-        "_flush_deadline",
         "_handler_done",
         "_handler_scope",
         "_incoming",
@@ -165,8 +165,8 @@ class Connection:
         self._booking: int | None = None  # the heartbeat slot this session is booked in
         self._probe_scope: trio.CancelScope | None = None
         self._transport_scope: trio.CancelScope | None = None
-        #: Until when a transport may still write after the close (set by the close).
-        self._flush_deadline = math.inf
+        #: ``trio.current_time()`` of the close (``inf`` while open).
+        self._closed_at = math.inf
         self._lifecycle_handlers: dict[str, Callable[..., Any]] | None = None
 
     @property
@@ -495,6 +495,10 @@ class Connection:
             return
         await self._after_flush([Packet(PacketType.MESSAGE, message)])
 
+    def _flush_deadline(self) -> float:
+        """Until when a transport may still write: ``TRANSPORT_CLOSE_GRACE`` after the close."""
+        return self._closed_at + TRANSPORT_CLOSE_GRACE
+
     def _close_info_or_default(self) -> CloseInfo:
         return self._core.close_info or CloseInfo(CloseReason.SERVER_DISCONNECT)
 
@@ -528,17 +532,18 @@ class Connection:
             self._pull_interrupt()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
+        closed_at = self._closed_at = trio.current_time()
         heartbeats = self._server._heartbeats
-        heartbeats.drop(self)
-        if not self._handler_done:
+        if self._handler_done:
+            heartbeats.drop(self)
+        else:
             # The handler's close grace, served by the heartbeat scheduler (_on_deadline):
             # cheaper than a deadline on its cancel scope, and gone if it returns in time.
-            heartbeats.schedule(self, trio.current_time() + HANDLER_CLOSE_GRACE)
+            heartbeats.schedule(self, closed_at + HANDLER_CLOSE_GRACE)
         if self._writing >= WRITER_DIRECT:
             self._server._watch_stuck_reply(self)
-        flush_deadline = self._flush_deadline = trio.current_time() + TRANSPORT_CLOSE_GRACE
         if self._transport_scope is not None:
-            self._transport_scope.deadline = min(self._transport_scope.deadline, flush_deadline)
+            self._transport_scope.deadline = min(self._transport_scope.deadline, self._flush_deadline())
         self._closed = True
         self._notify()
         self._server._session_closed(self, info)
@@ -694,7 +699,11 @@ class Connection:
         core = self._core
         if core.closed:
             if not self._handler_done:
-                self._handler_scope.cancel()  # its close grace is over
+                grace_over = self._closed_at + HANDLER_CLOSE_GRACE
+                if now >= grace_over:
+                    self._handler_scope.cancel()  # its close grace is over
+                else:  # an earlier booking (e.g. a PONG deadline) came first
+                    self._server._heartbeats.schedule(self, grace_over)
             return
         had_outgoing = core.has_outgoing()
         events = core.handle_timeout(now)

@@ -253,3 +253,20 @@ def test_rejection_message_and_status_can_be_overridden() -> None:
     exc = RequestRejected(ErrorCode.FORBIDDEN, message="Not allowed", status=401)
     assert exc.status == 401
     assert json.loads(exc.body()) == {"code": 4, "message": "Not allowed"}
+
+
+def test_accepted_handshake_queries_are_remembered_but_still_checked_per_server() -> None:
+    raw = b"EIO=4&transport=websocket"
+    first = parse_query(raw, transports=("polling", "websocket"))
+    assert parse_query(raw, transports=("polling", "websocket")) is first
+    # Another server that does not offer websocket refuses the same query string.
+    with pytest.raises(RequestRejected) as refused:
+        parse_query(raw, transports=("polling",))
+    assert refused.value.code is ErrorCode.UNKNOWN_TRANSPORT
+    # Queries with a sid are never remembered; many distinct handshakes stay bounded.
+    for i in range(100):
+        parse_query(b"EIO=4&transport=polling&t=%d" % i, transports=("polling",))
+    from trio_engineio.protocol import query
+
+    assert len(query._ACCEPTED) <= 32
+    assert all(q.sid is None for q in query._ACCEPTED.values())

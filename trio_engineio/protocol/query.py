@@ -97,6 +97,8 @@ class EngineQuery:
 
 #: The queries of handshakes (no sid) are all alike: one immutable instance per transport.
 _SID_LESS = {t: EngineQuery(transport=t, sid=None, eio=4) for t in ("polling", "websocket")}
+#: Handshake query strings already accepted (small, and cleared when full).
+_ACCEPTED: dict[bytes, EngineQuery] = {}
 _ENGINE_KEYS = frozenset((b"EIO", b"transport", b"sid", b"j"))
 _SID_ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
@@ -108,6 +110,9 @@ def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str
     (code 0), ``EIO`` (code 5), ``sid`` (code 1), JSONP ``j`` (code 3).
     Unknown parameters (``t`` cache busters, application data) are ignored.
     """
+    cached = _ACCEPTED.get(raw)
+    if cached is not None and cached.transport in transports:
+        return cached
     if len(raw) > MAX_QUERY_LENGTH:
         raise RequestRejected(ErrorCode.BAD_REQUEST, "query string too long")
     # The first value of each Engine.IO parameter; any repeat is an error below.
@@ -137,6 +142,10 @@ def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str
     if raw_sid is None:
         if b"j" in found:
             raise RequestRejected(ErrorCode.BAD_REQUEST, "JSONP polling is not supported")
+        if len(raw) <= 64:  # e.g. every websocket handshake: "EIO=4&transport=websocket"
+            if len(_ACCEPTED) >= 32:
+                _ACCEPTED.clear()
+            _ACCEPTED[raw] = _SID_LESS[transport]
         return _SID_LESS[transport]
     if b"sid" in repeated:
         raise RequestRejected(ErrorCode.UNKNOWN_SID, "repeated sid")
