@@ -263,7 +263,7 @@ class Connection:
         ``ValueError`` for text containing ``"\\x1e"`` while the session is on
         long-polling (the polling payload format cannot carry it).
         """
-        message = self._server._encode_message(data)
+        message = data if type(data) is str else self._server._encode_message(data)
         options = self._server._options
         core = self._core
         if core.closed:
