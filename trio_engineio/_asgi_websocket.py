@@ -90,10 +90,23 @@ class _Socket:
 
     async def send_packet(self, packet: Packet) -> None:
         frame = encode_frame(packet)
-        if isinstance(frame, str):
-            await self.send({"type": "websocket.send", "text": frame})
-        else:
-            await self.send({"type": "websocket.send", "bytes": frame})
+        try:
+            if isinstance(frame, str):
+                await self.send({"type": "websocket.send", "text": frame})
+            else:
+                await self.send({"type": "websocket.send", "bytes": frame})
+        except trio.BusyResourceError:
+            self.closing_under_us()
+
+    def closing_under_us(self) -> None:
+        """hypercorn 0.18 is closing this connection itself as we write.
+
+        Its ``send_eof()`` after answering the client's close frame is not under
+        its send lock, so a write of ours at that moment raises
+        ``BusyResourceError`` (nothing of it was written). The client is going
+        away: the socket counts as gone and the error stays here.
+        """
+        self.gone = True
 
     async def receive_packet(self) -> Packet | None:
         """The next packet, ``None`` once the peer has gone; :class:`_FrameRefused` for bad frames."""
@@ -133,13 +146,16 @@ class _Socket:
     async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
         """Send a batch; after the close the NOOP meant for a pending long-poll is dropped."""
         send = self.send
-        for packet in packets:
-            # send_packet's work, inline: no coroutine per frame of a batch.
-            data = packet.data
-            if isinstance(data, bytes):
-                await send({"type": "websocket.send", "bytes": data})
-            elif not (closing and packet.type is PacketType.NOOP):
-                await send({"type": "websocket.send", "text": _TYPE_DIGIT[packet.type] + data})
+        try:
+            for packet in packets:
+                # send_packet's work, inline: no coroutine per frame of a batch.
+                data = packet.data
+                if isinstance(data, bytes):
+                    await send({"type": "websocket.send", "bytes": data})
+                elif not (closing and packet.type is PacketType.NOOP):
+                    await send({"type": "websocket.send", "text": _TYPE_DIGIT[packet.type] + data})
+        except trio.BusyResourceError:
+            self.closing_under_us()
 
     def frame_too_big(self, frame: str | bytes) -> bool:
         # A str's UTF-8 size is at least its length; only measure exactly when it matters.
@@ -161,7 +177,10 @@ class _Socket:
             return
         self.gone = True
         with trio.CancelScope(deadline=trio.current_time() + CLOSE_HANDSHAKE_TIMEOUT, shield=True):
-            await self.send({"type": "websocket.close", "code": self.close_code})
+            try:
+                await self.send({"type": "websocket.close", "code": self.close_code})
+            except trio.BusyResourceError:
+                pass  # hypercorn is closing the connection itself (see closing_under_us)
             while (await self.receive())["type"] != "websocket.disconnect":
                 pass
 
@@ -481,6 +500,9 @@ class WebSocketHandler:
                 await socket.send({"type": "websocket.send", "text": "4" + message})
             else:
                 await socket.send({"type": "websocket.send", "bytes": message})
+        except trio.BusyResourceError:
+            socket.closing_under_us()
+            conn._notify()  # the transport sees the socket gone
         except trio.Cancelled:
             conn._core.return_outgoing([Packet(PacketType.MESSAGE, message)])
             requeued = True
