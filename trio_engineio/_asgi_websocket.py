@@ -89,14 +89,7 @@ class _Socket:
         self.close_code = CLOSE_NORMAL
 
     async def send_packet(self, packet: Packet) -> None:
-        frame = encode_frame(packet)
-        try:
-            if isinstance(frame, str):
-                await self.send({"type": "websocket.send", "text": frame})
-            else:
-                await self.send({"type": "websocket.send", "bytes": frame})
-        except trio.BusyResourceError:
-            self.closing_under_us()
+        await self.send_packets([packet], closing=False)
 
     def closing_under_us(self) -> None:
         """hypercorn 0.18 is closing this connection itself as we write.
@@ -148,12 +141,13 @@ class _Socket:
         send = self.send
         try:
             for packet in packets:
-                # send_packet's work, inline: no coroutine per frame of a batch.
-                data = packet.data
-                if isinstance(data, bytes):
-                    await send({"type": "websocket.send", "bytes": data})
-                elif not (closing and packet.type is PacketType.NOOP):
-                    await send({"type": "websocket.send", "text": _TYPE_DIGIT[packet.type] + data})
+                if closing and packet.type is PacketType.NOOP:
+                    continue
+                frame = encode_frame(packet)
+                if isinstance(frame, str):
+                    await send({"type": "websocket.send", "text": frame})
+                else:
+                    await send({"type": "websocket.send", "bytes": frame})
         except trio.BusyResourceError:
             self.closing_under_us()
 
@@ -311,7 +305,9 @@ class WebSocketHandler:
         """
         channel = socket.pull_channel()
         if channel is not None:
-            conn._attach_websocket(partial(self._pull_frames, conn, socket, channel), channel.close)
+            conn._attach_websocket(
+                partial(self._read_frames, conn, socket, channel.receive, channel), channel.close
+            )
             if self.server._options.direct_replies:
                 conn._direct_write = partial(self._write_direct, conn, socket)
         else:
@@ -373,38 +369,23 @@ class WebSocketHandler:
             conn._direct_write = None
             conn._detach_websocket()
 
-    async def _pull_frames(
-        self, conn: Connection, socket: _Socket, channel: trio.MemoryReceiveChannel[Any]
+    async def _read_frames(
+        self,
+        conn: Connection,
+        socket: _Socket,
+        receive: ASGIReceive,
+        queued: trio.MemoryReceiveChannel[Any] | None,
     ) -> None:
-        """Read the next frame, then every frame already waiting (while the queue has room).
-
-        So a handler that takes a message now and then still lets PONGs and the
-        client's CLOSE queued behind other frames be seen at once.
-        """
-        # _read_frame's work, inline: a handler waiting here keeps one frame less.
-        if conn._core.closed or socket.gone:
-            conn._after_close()
-            return
-        try:
-            message = await channel.receive()
-        except trio.ClosedResourceError:
-            return  # the session ended and closed the pulling channel
-        await self._take_frame(conn, socket, message)
-        while not conn._closed and not conn._queue_full():
-            try:
-                message = channel.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            await self._take_frame(conn, socket, message)
-
-    async def _read_frame(self, conn: Connection, socket: _Socket, receive: ASGIReceive) -> None:
         """Read one frame and apply it to the session (messages go to its queue).
 
-        A frame once read is always applied, even if the reading task is
-        cancelled while a ``packet_received`` handler runs.
+        With ``queued`` (a puller's clone of hypercorn's channel), then every
+        frame already waiting there, while the handler's queue has room: so a
+        handler that takes a message now and then still lets PONGs and the
+        client's CLOSE queued behind other frames be seen at once. A frame once
+        read is always applied, even if the reading task is cancelled while a
+        ``packet_received`` handler runs.
         """
-        core = conn._core
-        if core.closed or socket.gone:
+        if conn._core.closed or socket.gone:
             conn._after_close()
             return
         try:
@@ -412,6 +393,14 @@ class WebSocketHandler:
         except trio.ClosedResourceError:
             return  # the session ended and closed the pulling channel
         await self._take_frame(conn, socket, message)
+        if queued is None:
+            return
+        while not conn._closed and not conn._queue_full():
+            try:
+                message = queued.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            await self._take_frame(conn, socket, message)
 
     async def _take_frame(self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]) -> None:
         """Apply one received ASGI websocket event to the session."""
@@ -459,7 +448,7 @@ class WebSocketHandler:
         try:
             with trio.CancelScope() as scope:
                 conn._backstop_scope = scope
-                await self._read_frame(conn, socket, socket.receive)
+                await self._read_frames(conn, socket, socket.receive, None)
         finally:
             conn._backstop_scope = None
             conn._backstop_reading = False
@@ -528,7 +517,6 @@ class WebSocketHandler:
 
 
 _PONG = Packet(PacketType.PONG)
-_TYPE_DIGIT = {t: str(int(t)) for t in PacketType}
 
 
 def _apply(conn: Connection, packet: Packet) -> None:

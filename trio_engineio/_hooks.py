@@ -26,7 +26,8 @@ HeadersHook = Callable[[Mapping[str, Any], list[tuple[str, str]]], Any]
 #: ``generate_id(scope)`` -> a new, unique session id.
 GenerateIdHook = Callable[[Mapping[str, Any]], Any]
 
-_SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+#: The characters a session id may use (URL-safe, and plain in JSON).
+SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 class ServerHooks:
@@ -97,7 +98,7 @@ class ServerHooks:
         except Exception:
             self.logger.exception("generate_id hook failed")
             raise RequestRejected(ErrorCode.BAD_REQUEST, "generate_id raised") from None
-        if not isinstance(sid, str) or not sid or len(sid) > MAX_SID_LENGTH or not _SID_CHARS.issuperset(sid):
+        if not isinstance(sid, str) or not sid or len(sid) > MAX_SID_LENGTH or not SID_CHARS.issuperset(sid):
             self.logger.error("generate_id returned an unusable session id %.60r", sid)
             raise RequestRejected(ErrorCode.BAD_REQUEST, "generate_id returned an unusable id")
         if sid in taken:

@@ -19,7 +19,7 @@ import trio
 from ._callables import call_maybe_async, positional_arity
 from ._exceptions import ConnectionClosed
 from ._heartbeats import HeartbeatScheduler
-from ._hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
+from ._hooks import SID_CHARS, AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from ._options import JSONModule, OriginPolicy, ServerOptions
 from ._session import Connection
 from .protocol.query import ErrorCode, RequestRejected
@@ -51,10 +51,6 @@ class ConnectionRefusedError(builtins.ConnectionRefusedError):
         if not self.args:
             return "Unauthorized"
         return self.args[0] if len(self.args) == 1 else list(self.args)
-
-
-#: Characters a JSON string may hold as they are (a sid made of them needs no escaping).
-_JSON_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 def _not_running() -> RequestRejected:
@@ -378,7 +374,7 @@ class Server:
             text = dataclasses.replace(core.handshake, sid="").encode()
             tail = self._handshake_tails[core.upgrades] = text[len('{"sid":""') :]
         sid = core.sid
-        return '{"sid":' + (f'"{sid}"' if _JSON_PLAIN.issuperset(sid) else json.dumps(sid)) + tail
+        return '{"sid":' + (f'"{sid}"' if SID_CHARS.issuperset(sid) else json.dumps(sid)) + tail
 
     def _new_sid(self) -> str:
         while True:

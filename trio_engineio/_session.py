@@ -477,9 +477,12 @@ class Connection:
         if handler is not None:
             await server._call_lifecycle(handler, event, self.sid, *args)
 
+    def _has_lifecycle_handlers(self) -> bool:
+        return self._lifecycle_handlers is not None or bool(self._server._lifecycle_handlers)
+
     async def _after_flush(self, packets: list[Packet]) -> None:
         """Fire packet_sent/flush/drain after a batch went to the transport."""
-        if self._lifecycle_handlers is None and not self._server._lifecycle_handlers:
+        if not self._has_lifecycle_handlers():
             return
         if self._wants("packet_sent"):
             for packet in packets:
@@ -491,9 +494,8 @@ class Connection:
 
     async def _after_flush_one(self, message: Message) -> None:
         """The same for one message written directly (see :meth:`send`)."""
-        if self._lifecycle_handlers is None and not self._server._lifecycle_handlers:
-            return
-        await self._after_flush([Packet(PacketType.MESSAGE, message)])
+        if self._has_lifecycle_handlers():
+            await self._after_flush([Packet(PacketType.MESSAGE, message)])
 
     def _flush_deadline(self) -> float:
         """Until when a transport may still write: ``TRANSPORT_CLOSE_GRACE`` after the close."""

@@ -178,15 +178,11 @@ class ServerSession:
         if self.closed:
             raise LocalProtocolError(f"session is closed ({self.close_info})")
         packet = Packet(PacketType.MESSAGE, data)
-        if isinstance(data, str):
-            if self.transport == "polling" and RECORD_SEPARATOR in data:
-                raise ValueError("text containing \\x1e cannot be sent over long-polling")
-            size = len(data) if data.isascii() else len(data.encode("utf-8"))
-        else:
-            size = len(packet.data)
+        if isinstance(data, str) and self.transport == "polling" and RECORD_SEPARATOR in data:
+            raise ValueError("text containing \\x1e cannot be sent over long-polling")
         self._outgoing.append(packet)
         self.buffered_messages += 1
-        self.buffered_bytes += size
+        self.buffered_bytes += _message_size(packet.data)
 
     def has_outgoing(self) -> bool:
         """True when a writer has packets to take."""
@@ -207,9 +203,8 @@ class ServerSession:
         self._outgoing[:0] = packets
         for packet in packets:
             if packet.type is PacketType.MESSAGE:
-                data = packet.data
                 self.buffered_messages += 1
-                self.buffered_bytes += len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+                self.buffered_bytes += _message_size(packet.data)
 
     # ----------------------------------------------------------------- polling
     def begin_get(self) -> None:
@@ -416,3 +411,10 @@ class ServerSession:
         self.buffered_messages = 0
         self.buffered_bytes = 0
         return SessionClosed(self.close_info)
+
+
+def _message_size(data: str | bytes) -> int:
+    """What a message counts in ``buffered_bytes``: its UTF-8 size."""
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data) if data.isascii() else len(data.encode("utf-8"))
