@@ -51,6 +51,7 @@ from ._client_common import (
 from ._client_polling import PollingTransport
 from ._client_websocket import WebSocketTransport
 from ._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
+from ._starting import started_then_shield
 from .protocol.client_session import ClientSession
 from .protocol.errors import HandshakeError, LocalProtocolError
 from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted
@@ -136,8 +137,9 @@ class ClientConnection:
         #: Wakes the watchdog when the session's next deadline moves earlier.
         self._deadline_notifier = Notifier()
         self._watch_deadline = math.inf
-        # Shielded: the caller's cancellation must not stop the pumps before the close is sent.
-        self._pumps_scope = trio.CancelScope(shield=True)
+        # Shielded once started (see _run_pumps): the caller's cancellation must not stop
+        # the pumps before the close is sent.
+        self._pumps_scope = trio.CancelScope()
         self._pumps_nursery: trio.Nursery | None = None
         self._pumps_done = trio.Event()
         self._teardown_started = False
@@ -323,7 +325,7 @@ class ClientConnection:
                         assert self._ws is not None
                         nursery.start_soon(self._ws_reader, self._ws)
                         nursery.start_soon(self._ws_writer, self._ws)
-                    task_status.started()
+                    started_then_shield(task_status, None, self._pumps_scope)
         finally:
             self._pumps_done.set()
             self._notifier.notify()

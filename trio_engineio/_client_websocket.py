@@ -25,6 +25,7 @@ import trio_websocket
 
 from ._client_common import TransportFailed
 from ._exceptions import ConnectionRejected, EngineIOConnectionError
+from ._starting import started_then_shield
 from .protocol.packets import Packet, encode_frame
 
 if sys.version_info < (3, 11):
@@ -82,9 +83,9 @@ class WebSocketTransport:
                         nursery.cancel_scope.cancel()
                     else:
                         started = True
-                        # From now on only aclose()/cancel() end the reader (see the module doc).
-                        guard.shield = True
-                        task_status.started(cls(ws, guard))
+                        # From now on only aclose()/cancel() end the reader (see the module
+                        # doc), unless the opener was cancelled before it got the transport.
+                        started_then_shield(task_status, cls(ws, guard), guard)
         except BaseExceptionGroup as group:
             # trio-websocket raises a rejection from its reader task, i.e. through our nursery.
             matched, rest = group.split(_CONNECT_ERRORS)
