@@ -96,10 +96,18 @@ class TestWebSocket:
             await self._to_app_send.send({"type": "websocket.receive", "bytes": bytes(data), "text": None})
 
     async def receive(self) -> str | bytes:
-        """The next frame from the application; :class:`WebSocketClosed` once it closed."""
+        """The next frame from the application; :class:`WebSocketClosed` once it closed.
+
+        An application that returned without closing the socket (its task was
+        cancelled, say) is seen as an abnormal closure, code 1006.
+        """
         if self.close_code is not None:
             raise WebSocketClosed(self.close_code)
-        message = await self._from_app_receive.receive()
+        try:
+            message = await self._from_app_receive.receive()
+        except trio.EndOfChannel:
+            self.close_code = 1006
+            raise WebSocketClosed(1006, "the application returned without closing") from None
         if message["type"] == "websocket.close":
             self.close_code = int(message.get("code", 1000))
             # Answer the close handshake, as a real client's websocket library does.
@@ -127,7 +135,7 @@ async def open_websocket(
 
     Raises :class:`WebSocketRejected` if the app refuses it (with the HTTP
     status where the app used the ``websocket.http.response`` extension, 403
-    where it just closed). Leaving the block disconnects the socket and waits
+    where it just closed or returned). Leaving the block disconnects the socket and waits
     for the application to return.
     """
     split = urlsplit(url)
@@ -165,7 +173,11 @@ async def open_websocket(
 
         nursery.start_soon(run_app)
         await ws._to_app_send.send({"type": "websocket.connect"})
-        first = await ws._from_app_receive.receive()
+        try:
+            first = await ws._from_app_receive.receive()
+        except trio.EndOfChannel:
+            # It returned before accepting: refused with 403, as ASGI servers do.
+            first = {"type": "websocket.close"}
         if first["type"] == "websocket.http.response.start":
             body = b""
             async for message in ws._from_app_receive:
