@@ -7,7 +7,9 @@
 #     successful install (stamp: .venv/.bootstrap-stamp) or the package is not importable;
 #   - `npm ci` runs in tests/js only if tests/js/package-lock.json exists and changed since
 #     the last successful install (stamp: tests/js/node_modules/.bootstrap-stamp);
-#   - Debian's chromium is installed with apt-get only if /usr/bin/chromium is missing.
+#   - Debian's chromium is installed with apt-get only if /usr/bin/chromium is missing;
+#   - Debian's redis-server and nginx (the scale-out tests start them as plain processes on
+#     free loopback ports) are installed only if their binaries are missing.
 #
 # Options:
 #   --no-python                    skip the .venv part (nox's interop session uses this to get
@@ -16,6 +18,7 @@
 # Environment knobs:
 #   PYTHON=python3.11              interpreter used to create the venv (default: python3)
 #   TRIO_ENGINEIO_SKIP_CHROMIUM=1  do not try to install chromium (browser tests then skip or fail)
+#   TRIO_ENGINEIO_SKIP_SERVERS=1   do not try to install redis-server and nginx
 #   TRIO_ENGINEIO_FORCE=1          ignore the stamps and reinstall Python and npm packages
 set -euo pipefail
 
@@ -134,6 +137,25 @@ elif [ "${TRIO_ENGINEIO_SKIP_CHROMIUM:-0}" = 1 ]; then
     log "chromium missing, skipped (TRIO_ENGINEIO_SKIP_CHROMIUM=1)"
 else
     apt_install chromium
+fi
+
+# --- redis-server and nginx for the scale-out tests ---------------------------------
+# Looked up on PATH and in /usr/sbin (Debian's nginx lives there, outside a user's PATH).
+missing_servers=()
+for binary in redis-server nginx; do
+    if command -v "$binary" >/dev/null 2>&1 || [ -x "/usr/sbin/$binary" ] || [ -x "/usr/bin/$binary" ]; then
+        log "$binary present"
+    else
+        missing_servers+=("$binary")
+    fi
+done
+if [ "${#missing_servers[@]}" -eq 0 ]; then
+    :
+elif [ "${TRIO_ENGINEIO_SKIP_SERVERS:-0}" = 1 ]; then
+    log "${missing_servers[*]} missing, skipped (TRIO_ENGINEIO_SKIP_SERVERS=1)"
+else
+    # The package names are the binaries' names.
+    apt_install "${missing_servers[@]}"
 fi
 
 log "done"
