@@ -520,6 +520,58 @@ def test_after_upgrade_polling_requests_are_refused() -> None:
         s.begin_post()
 
 
+@pytest.mark.parametrize("stage", ["polling", "probing", "probed"])
+def test_i3_polling_request_failure_closes_the_session_until_the_upgrade_completes(stage: str) -> None:
+    s = make()
+    if stage == "probing":
+        s.start_upgrade(1.0)
+    elif stage == "probed":
+        probed(s)
+    s.begin_post()
+    assert not s.left_polling
+    event = s.polling_request_failed(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
+    assert event == SessionClosed(CloseInfo(CloseReason.TRANSPORT_ERROR, "POST body not received in time"))
+    assert closed_with(s, CloseReason.TRANSPORT_ERROR)
+    assert not s.upgrading
+
+
+@pytest.mark.parametrize(
+    "reason", [CloseReason.TRANSPORT_ERROR, CloseReason.TRANSPORT_CLOSE, CloseReason.PARSE_ERROR]
+)
+def test_i3_polling_request_failure_after_the_upgrade_leaves_the_session_alone(reason: CloseReason) -> None:
+    # The reference discards its polling transport at the 5: a POST or GET still
+    # attached then belongs to a transport the session has left.
+    s = make()
+    s.begin_post()
+    s.begin_get()
+    probed(s)
+    assert s.take_poll_payload() == [NOOP]
+    assert s.receive_upgrade_packet(UPGRADE, 2.0) == UpgradeCompleted()
+    assert s.left_polling
+    s.send_message("for the websocket")
+    assert s.polling_request_failed(reason, "POST request aborted by the client") is None
+    assert s.polling_request_failed(reason, "long-poll request aborted by the client") is None
+    s.end_post()
+    s.end_get()
+    assert not s.closed
+    assert s.transport == "websocket"
+    assert s.take_outgoing() == [msg("for the websocket")]
+    # ...and the session still closes for its own reasons.
+    assert s.receive_packet(CLOSE, 3.0) == SessionClosed(CloseInfo(CloseReason.CLIENT_DISCONNECT))
+
+
+def test_i3_abandoned_upgrade_stays_on_polling() -> None:
+    s = probed(make())
+    s.abort_upgrade("socket closed during the upgrade")
+    assert not s.left_polling
+    assert s.polling_request_failed(CloseReason.TRANSPORT_CLOSE) is not None
+    assert s.closed
+
+
+def test_i3_a_session_opened_on_websocket_never_left_polling() -> None:
+    assert not make("websocket").left_polling
+
+
 def test_after_upgrade_heartbeat_goes_to_the_websocket_writer() -> None:
     s = probed(make())
     s.receive_upgrade_packet(UPGRADE, 2.0)

@@ -161,6 +161,19 @@ class ServerSession:
         """True while a websocket is probing or probed but not yet switched to."""
         return self.upgrade_state in (UpgradeState.PROBING, UpgradeState.PROBED)
 
+    @property
+    def left_polling(self) -> bool:
+        """True once an upgrade has moved the session from long-polling to a websocket.
+
+        From the ``5`` on, a GET or POST still attached belongs to a transport the
+        session has left (the reference server discards its polling transport at
+        that moment): a POST whose body is not read in full by then is dropped, and
+        failures of either no longer concern the session (see
+        :meth:`polling_request_failed`). During the upgrade the session is still on
+        polling: the client may yet abandon the upgrade.
+        """
+        return self.upgrade_state is UpgradeState.DONE
+
     def next_deadline(self) -> float:
         """When :meth:`handle_timeout` must next be called (``inf``: never)."""
         if self.closed:
@@ -269,6 +282,18 @@ class ServerSession:
     def end_post(self) -> None:
         """The running POST is finished."""
         self._post_pending = False
+
+    def polling_request_failed(self, reason: CloseReason, description: str = "") -> SessionClosed | None:
+        """A long-poll GET or a POST failed: aborted, timed out, too large or unreadable.
+
+        While the session is on polling (during an upgrade too) that is a failure
+        of its transport, and packets may have been lost: the session closes with
+        ``reason``. Once it has :attr:`left_polling` the request belonged to the
+        transport it left: nothing changes and ``None`` is returned.
+        """
+        if self.left_polling:
+            return None
+        return self.close(reason, description)
 
     @property
     def final_packets_sent(self) -> bool:
