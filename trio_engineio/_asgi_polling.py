@@ -85,7 +85,9 @@ class PollingHandler:
                 # The packets are taken only if the ASGI server has not already reported
                 # the client gone: answering a dead request would lose them (C2).
                 if aborted or await _disconnect_reported(receive):
-                    conn.close(CloseReason.TRANSPORT_CLOSE, "long-poll request aborted by the client")
+                    conn._polling_request_failed(
+                        CloseReason.TRANSPORT_CLOSE, "long-poll request aborted by the client"
+                    )
                     return
                 if core.poll_ready():  # still (an upgrade may have been abandoned meanwhile)
                     break
@@ -106,17 +108,22 @@ class PollingHandler:
         send: ASGISend,
         extra_headers: Headers,
     ) -> None:
-        """Read a POST body (bounded by maxPayload) and feed its packets to the session."""
+        """Read a POST body (bounded by maxPayload) and feed its packets to the session.
+
+        A POST whose body is not read in full when the session leaves polling (the
+        upgrade completes) is detached: its body is dropped and it is answered 400
+        at once; what happens to it afterwards does not concern the session.
+        """
         core = conn._core
         _attach(conn, core.begin_post)
         try:
             body = await self._read_post_body(conn, scope, receive)
             if body is None:
-                return  # the client went away; the session is closed
+                return  # the client went away (the session is closed unless it left polling)
             try:
                 packets = decode_payload(body)
             except ParseError as exc:
-                conn.close(CloseReason.PARSE_ERROR, str(exc))
+                conn._polling_request_failed(CloseReason.PARSE_ERROR, str(exc))
                 raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
             if conn._wants("packet_received"):
                 for packet in packets:
@@ -130,31 +137,44 @@ class PollingHandler:
     async def _read_post_body(
         self, conn: Connection, scope: MutableMapping[str, Any], receive: ASGIReceive
     ) -> bytes | None:
-        """The body, or ``None`` if the client went away; refusals close the session first."""
+        """The body, or ``None`` if the client went away; refusals close the session first.
+
+        Failures close the session only while it is on polling
+        (``Connection._polling_request_failed``).
+        """
         content_type = header_value(scope, b"content-type") or b""
         if content_type.split(b";")[0].strip().lower() == _OCTET_STREAM:
-            conn.close(CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4")
+            conn._polling_request_failed(
+                CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4"
+            )
             raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
-        limit = self.server._options.max_http_buffer_size
+        options = self.server._options
+        limit = options.max_http_buffer_size
         try:
             taken = _already_received(receive)
             if taken and _body_complete(taken[-1]):
                 return await _read_body(scope, receive, limit, taken)  # nothing left to wait for
-            with trio.fail_after(self.server._options.ping_timeout):
-                return await _read_body(scope, receive, limit, taken)
-        except trio.TooSlowError:
-            conn.close(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
-            raise RequestRejected(
-                ErrorCode.BAD_REQUEST, "POST body timed out", message="Request timeout", status=408
-            ) from None
+            with trio.CancelScope(deadline=trio.current_time() + options.ping_timeout) as reading:
+                conn._reading_post(reading)
+                try:
+                    return await _read_body(scope, receive, limit, taken)
+                finally:
+                    conn._reading_post(None)
         except ClientGone:
-            conn.close(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
+            conn._polling_request_failed(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
             return None
         except PayloadTooLarge:
-            conn.close(CloseReason.TRANSPORT_ERROR, "payload too large")
+            conn._polling_request_failed(CloseReason.TRANSPORT_ERROR, "payload too large")
             raise RequestRejected(
                 ErrorCode.BAD_REQUEST, "payload too large", message="Payload too large", status=413
             ) from None
+        # The read was cancelled: the session left polling, or the body took too long.
+        if conn._core.left_polling:
+            raise RequestRejected(ErrorCode.BAD_REQUEST, "POST detached: the session left polling")
+        conn._polling_request_failed(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
+        raise RequestRejected(
+            ErrorCode.BAD_REQUEST, "POST body timed out", message="Request timeout", status=408
+        )
 
     async def _send_payload(
         self, scope: MutableMapping[str, Any], send: ASGISend, body: bytes, headers: Headers

@@ -112,6 +112,7 @@ class Connection:
         "_last_poll_at",
         "_lifecycle_handlers",
         "_poll_waker",
+        "_post_scope",
         "_probe_scope",
         "_pull",
         "_pull_handover_at",
@@ -154,6 +155,8 @@ class Connection:
         self._finished = False
         #: Wakes a long-poll GET waiting on hypercorn's request channel (see _asgi_polling).
         self._poll_waker: Callable[[], None] | None = None
+        # The scope of a POST body being read: cancelled when the session leaves polling.
+        self._post_scope: trio.CancelScope | None = None
         self._pulling = False
         # When the transport should start reading if no task pulls meanwhile.
         self._pull_handover_at = -math.inf
@@ -512,6 +515,25 @@ class Connection:
             self._backstop_scope.cancel()
         if self._poll_waker is not None:
             self._poll_waker()
+        # The websocket notifies once the upgrade is complete: a POST still being
+        # read belongs to the polling transport the session has just left.
+        if self._post_scope is not None and self._core.left_polling:
+            self._post_scope.cancel()
+
+    def _reading_post(self, scope: trio.CancelScope | None) -> None:
+        """Register the cancel scope of a POST body being read (``None``: the read is over).
+
+        It is cancelled as soon as the session has left polling, at once if it
+        already has: the POST is then detached (see ``ServerSession.left_polling``).
+        """
+        self._post_scope = scope
+        if scope is not None and self._core.left_polling:
+            scope.cancel()
+
+    def _polling_request_failed(self, reason: CloseReason, description: str) -> None:
+        """A GET or POST failed: close the session, unless it has left polling (the core decides)."""
+        if self._core.polling_request_failed(reason, description) is not None:
+            self._after_close()
 
     async def _wait_changed(self) -> None:
         await self._changed.park()
