@@ -13,7 +13,15 @@ from ._asgi_polling import POLLING_HEADERS, PollingHandler, refuse_http
 from ._asgi_websocket import WebSocketHandler
 from ._callables import call_maybe_async
 from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
-from ._http import ASGIReceive, ASGISend, Headers, send_response
+from ._http import (
+    ASGIReceive,
+    ASGISend,
+    Headers,
+    ambiguous_framing,
+    connection_close,
+    discard_body,
+    send_response,
+)
 from ._server import Server
 from .protocol.query import ErrorCode, RequestRejected, parse_query
 
@@ -67,6 +75,9 @@ class ASGIApp:
             return
         if kind not in ("http", "websocket"):
             return
+        if ambiguous_framing(scope):
+            await self._refuse_ambiguous_framing(scope, receive, send)
+            return
         path = _app_path(scope)
         engine = self.engineio_path
         if engine is None or path == engine or path == engine + "/":
@@ -83,6 +94,36 @@ class ASGIApp:
         else:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
+
+    async def _refuse_ambiguous_framing(
+        self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        """Answer 400 to a request with both Content-Length and Transfer-Encoding, and close.
+
+        Before any routing: the framing belongs to the connection, so a request on
+        its way to ``other_asgi_app``, a static file or a 404 is refused alike;
+        ``Connection: close`` makes the ASGI server close the connection after the
+        answer, so no request hidden behind this one is ever read. The body (within
+        the POST limits) is read first, so that the answer is not cut short.
+        """
+        server = self.server
+        rejected = RequestRejected(ErrorCode.BAD_REQUEST, "Content-Length with Transfer-Encoding")
+        headers = connection_close(scope)
+        if scope["type"] == "websocket":
+            if (await receive())["type"] == "websocket.connect":
+                await self._websocket.refuse(scope, send, rejected, headers)
+            return
+        options = server._options
+        ended = False
+        with trio.move_on_after(options.ping_timeout):
+            ended = await discard_body(receive, options.max_http_buffer_size)
+        if ended:
+            # hypercorn's read task has just handed over the end of the body: one
+            # checkpoint lets it reach its pause (h11 PAUSED) before our answer turns
+            # keep-alive off. Else h11 would take the bytes after the body for junk
+            # on a closing connection, and hypercorn would close it under our answer.
+            await trio.lowlevel.checkpoint()
+        await refuse_http(server, scope, receive, send, rejected, headers)
 
     # ---------------------------------------------------------------- lifespan
     async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:

@@ -7,7 +7,17 @@ from typing import Any
 
 import trio
 
-__all__ = ["ASGIReceive", "ASGISend", "Headers", "header_value", "send_response", "shared_channel"]
+__all__ = [
+    "ASGIReceive",
+    "ASGISend",
+    "Headers",
+    "ambiguous_framing",
+    "connection_close",
+    "discard_body",
+    "header_value",
+    "send_response",
+    "shared_channel",
+]
 
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -31,6 +41,50 @@ def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | 
         if key.lower() == name:
             return bytes(value)
     return None
+
+
+def ambiguous_framing(scope: MutableMapping[str, Any]) -> bool:
+    """True for a request with both ``Content-Length`` and ``Transfer-Encoding``.
+
+    Two framings of one body: a server (hypercorn's h11) going by the chunks and a
+    proxy in front going by the length disagree on where the next request starts,
+    which is how a request is smuggled past the proxy. RFC 9112 §6.1: the request
+    ought to be handled as an error and the connection closed after the answer.
+    """
+    length = encoding = False
+    for name, _ in scope["headers"]:
+        name = name.lower()
+        if name == b"content-length":
+            length = True
+        elif name == b"transfer-encoding":
+            encoding = True
+    return length and encoding
+
+
+def connection_close(scope: MutableMapping[str, Any]) -> Headers:
+    """``Connection: close`` for an HTTP/1 request (the header is not allowed in HTTP/2 and 3).
+
+    h11 honours it in a response: the ASGI server closes the connection after it,
+    whatever the client sent after the request.
+    """
+    return [(b"connection", b"close")] if str(scope.get("http_version", "1.1")).startswith("1") else []
+
+
+async def discard_body(receive: ASGIReceive, limit: int) -> bool:
+    """Read a request body and drop it: True once it ended within ``limit`` bytes.
+
+    False if it was larger, or the client went away first.
+    """
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
+        size += len(message.get("body", b""))
+        if size > limit:
+            return False
 
 
 async def send_response(
