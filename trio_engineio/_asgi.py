@@ -22,6 +22,7 @@ from ._http import (
     discard_body,
     send_response,
 )
+from ._hypercorn import install as install_hypercorn_containments
 from ._server import Server
 from .protocol.query import ErrorCode, RequestRejected, parse_query
 
@@ -66,6 +67,7 @@ class ASGIApp:
         self.on_shutdown = on_shutdown
         self._polling = PollingHandler(server)
         self._websocket = WebSocketHandler(server)
+        install_hypercorn_containments()
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
         """The ASGI entry point."""

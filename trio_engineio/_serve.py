@@ -12,6 +12,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
 from ._asgi import ASGIApp
+from ._hypercorn import install as install_hypercorn_containments
 
 __all__ = ["EngineIOConfig", "serve"]
 
@@ -98,6 +99,7 @@ async def serve(
     elif hypercorn_settings:
         raise TypeError("pass hypercorn settings either in config or as keywords, not both")
 
+    install_hypercorn_containments()  # for apps that are not an ASGIApp too
     trigger: Callable[[], Awaitable[Any]] | None = None
     if shutdown_trigger is not None:
         user_trigger = shutdown_trigger

@@ -102,6 +102,8 @@ class ServerStatistics:
     handler_errors: int = 0
     #: Requests refused before they reached a session.
     requests_rejected: int = 0
+    #: Connections ended because hypercorn raised on them (logged; no other connection is affected).
+    connection_errors: int = 0
 
 
 class Server:
@@ -205,6 +207,7 @@ class Server:
         self._closed_reasons: Counter[str] = Counter()
         self._handler_errors = 0
         self._rejected = 0
+        self._connection_errors = 0
         self._all_finished = trio.Event()
         self._all_finished.set()
         self._stopping = False
@@ -581,4 +584,5 @@ class Server:
             sessions_closed=dict(self._closed_reasons),
             handler_errors=self._handler_errors,
             requests_rejected=self._rejected,
+            connection_errors=self._connection_errors,
         )
