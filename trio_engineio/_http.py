@@ -53,11 +53,11 @@ def ambiguous_framing(scope: MutableMapping[str, Any]) -> bool:
     """
     length = encoding = False
     for name, _ in scope["headers"]:
-        name = name.lower()
-        if name == b"content-length":
-            length = True
-        elif name == b"transfer-encoding":
-            encoding = True
+        size = len(name)  # lengths first: cheaper than lower-casing every name
+        if size == 14:
+            length = length or name.lower() == b"content-length"
+        elif size == 17:
+            encoding = encoding or name.lower() == b"transfer-encoding"
     return length and encoding
 
 
