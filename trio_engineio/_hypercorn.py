@@ -61,9 +61,9 @@ __all__ = ["CHECKED", "CONTAINMENTS", "install"]
 
 logger = logging.getLogger("trio_engineio.hypercorn")
 
-#: Versions whose internals the containments were written against. hypercorn
-#: 0.18.0 and wsproto 1.3.2 are tested; hypercorn 0.17.3 and wsproto 1.2.0 have
-#: the same code at every patched point (compared line by line).
+#: Versions whose internals the containments were checked against: the same code
+#: at every patched point, and the containment tests pass with hypercorn 0.18.0 and
+#: wsproto 1.3.2 and with hypercorn 0.17.3 and wsproto 1.2.0.
 CHECKED: dict[str, tuple[str, ...]] = {
     "hypercorn": ("0.17.3", "0.18.0"),
     "wsproto": ("1.2.0", "1.3.2"),
