@@ -22,8 +22,9 @@ import pytest
 
 import trio_engineio
 import trio_engineio.protocol
+import trio_engineio.testing
 
-PUBLIC_MODULES = [trio_engineio, trio_engineio.protocol]
+PUBLIC_MODULES = [trio_engineio, trio_engineio.protocol, trio_engineio.testing]
 
 PACKAGE_DIR = Path(trio_engineio.__file__).resolve().parent
 PROTOCOL_DIR = PACKAGE_DIR / "protocol"

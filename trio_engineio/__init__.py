@@ -4,12 +4,15 @@ Server: :class:`Server` (sessions, handlers, ``send``/``disconnect``) served by
 :class:`ASGIApp` under ``hypercorn --worker-class trio`` or :func:`serve`.
 Client: ``async with open_client(url) as conn`` (:class:`ClientConnection`), or
 the event-style :class:`Client`.
+Several server processes: :class:`RedisBus` between them, :func:`open_emitter` to send
+from a process with no server.
 The sans-I/O core is public as :mod:`trio_engineio.protocol`.
 """
 
 from __future__ import annotations
 
 from ._asgi import ASGIApp
+from ._bus import Bus, BusStatistics, Emitter, RedisBus, open_emitter
 from ._client_connection import ClientConnection, open_client
 from ._client_events import Client
 from ._exceptions import (
@@ -27,6 +30,8 @@ from .protocol.reasons import CloseInfo, CloseReason
 
 __all__ = [
     "ASGIApp",
+    "Bus",
+    "BusStatistics",
     "Client",
     "ClientConnection",
     "CloseInfo",
@@ -36,14 +41,17 @@ __all__ = [
     "ConnectionRefusedError",
     "ConnectionRejected",
     "DisconnectReason",
+    "Emitter",
     "EngineIOConfig",
     "EngineIOConnectionError",
     "EngineIOError",
     "HandshakeFailed",
+    "RedisBus",
     "Server",
     "ServerStatistics",
     "SessionStatistics",
     "__version__",
     "open_client",
+    "open_emitter",
     "serve",
 ]

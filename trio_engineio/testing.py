@@ -13,6 +13,8 @@ wall time::
 * :func:`open_test_client` — an ``httpx.AsyncClient`` wired to the app through
   ``httpx.ASGITransport`` (polling requests).
 * :func:`open_websocket` — an in-memory websocket to the app.
+* :class:`MemoryBus` — a bus between servers and emitters in one process, with
+  outages and raw messages on demand.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-__all__ = ["TestWebSocket", "WebSocketClosed", "WebSocketRejected", "open_test_client", "open_websocket"]
+from ._bus.memory import MemoryBus
+
+__all__ = [
+    "MemoryBus",
+    "TestWebSocket",
+    "WebSocketClosed",
+    "WebSocketRejected",
+    "open_test_client",
+    "open_websocket",
+]
 
 ASGIApplication = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],

@@ -1,0 +1,86 @@
+"""Sending to sessions from a process that runs no server: :func:`open_emitter`."""
+
+from __future__ import annotations
+
+import json as stdlib_json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from .._options import JSONModule
+from .base import Bus
+from .link import BusLink, BusStatistics, open_bus_link
+from .messages import BusBroadcast, BusDisconnect, BusSend
+
+__all__ = ["Emitter", "open_emitter"]
+
+
+class Emitter:
+    """Sends to sessions on any node through a bus, from a process with no server.
+
+    Get one with ``async with open_emitter(bus) as emitter:`` (:func:`open_emitter`).
+    Sending never waits for the bus: messages go into a bounded buffer that a background
+    task publishes; when it is full (the bus is unreachable, say) they are dropped and
+    counted in :meth:`statistics`. Delivery is at most once (see :class:`Bus`).
+    """
+
+    def __init__(self, link: BusLink, *, json: JSONModule | None = None) -> None:
+        self._link = link
+        self._json: JSONModule = json if json is not None else stdlib_json
+
+    def _payload(self, data: str | bytes | dict[str, Any] | list[Any]) -> str | bytes:
+        if isinstance(data, str | bytes):
+            return data
+        if isinstance(data, bytearray | memoryview):
+            return bytes(data)
+        if isinstance(data, dict | list):
+            return self._json.dumps(data)
+        raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+
+    async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Send ``data`` to session ``sid`` on whichever node holds it.
+
+        ``str`` arrives as a text message, ``bytes`` as binary, ``dict``/``list`` as JSON
+        text. ``ValueError`` if ``sid`` names no node (ids from ``Server(node_id="a")``
+        start with ``"a."``) or the message is over the bus's ``max_message_size``. A
+        session that no longer exists is counted by the node that owns its id.
+        """
+        self._link.publish(BusSend(sid, self._payload(data)))
+        await trio.lowlevel.checkpoint()
+
+    async def disconnect(self, sid: str) -> None:
+        """Close session ``sid`` on whichever node holds it."""
+        self._link.publish(BusDisconnect(sid))
+        await trio.lowlevel.checkpoint()
+
+    async def broadcast(
+        self, data: str | bytes | dict[str, Any] | list[Any], exclude: str | Iterable[str] | None = None
+    ) -> None:
+        """Send ``data`` to every session on every node, except the ``exclude`` session id(s)."""
+        if exclude is None:
+            excluded: frozenset[str] = frozenset()
+        elif isinstance(exclude, str):
+            excluded = frozenset((exclude,))
+        else:
+            excluded = frozenset(exclude)
+        self._link.publish(BusBroadcast(self._payload(data), excluded))
+        await trio.lowlevel.checkpoint()
+
+    def statistics(self) -> BusStatistics:
+        """The counters of the emitter's link to the bus (published, dropped, connected, ...)."""
+        return self._link.statistics()
+
+
+@asynccontextmanager
+async def open_emitter(bus: Bus, *, json: JSONModule | None = None) -> AsyncIterator[Emitter]:
+    """``async with open_emitter(bus) as emitter:``: an :class:`Emitter` publishing on ``bus``.
+
+    Entering waits for the bus up to its ``connect_timeout`` (then goes on without it,
+    buffering, and keeps trying). Leaving publishes what is still buffered, within its
+    ``flush_timeout``, and closes the connection. ``json`` encodes ``dict``/``list``
+    messages (the stdlib module by default, as for :class:`~trio_engineio.Server`).
+    """
+    async with open_bus_link(bus) as link:
+        yield Emitter(link, json=json)
