@@ -14,9 +14,11 @@ says so. The bug reports, with reproductions, are in ``docs/hypercorn.rst``.
   stream that hypercorn has already answered and closed raises ``KeyError``
   in ``H2Protocol._handle_events``; under the trio worker any exception from
   one connection goes up through ``trio.serve_listeners`` and stops the
-  whole server. :class:`ContainedH2Protocol` finds a closed stream that
-  ignores the data; :class:`ContainedTCPServer` ends, logs and counts any
-  error of one connection instead of letting it stop the server.
+  whole server (so did h11's ``LocalProtocolError`` when bytes right behind
+  a websocket upgrade request reach hypercorn before the app's accept).
+  :class:`ContainedH2Protocol` finds a closed stream that ignores the data;
+  :class:`ContainedTCPServer` ends, logs and counts any error of one
+  connection instead of letting it stop the server.
 * I2 (hypercorn 0.18.0 with wsproto 1.3.2): hypercorn offers
   permessage-deflate and wsproto inflates each frame with no size limit.
   :class:`BoundedDeflate` stops inflating past the message limit and closes

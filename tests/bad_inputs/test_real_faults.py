@@ -348,15 +348,11 @@ async def slow_consumer(eng: RealEngine, stream: trio.SocketStream, sid: str, be
             await trio.sleep(0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hypercorn 0.18 bug (race, about 1 attempt in 3; every time if the connect handler "
-    "awaits): when the bytes after the upgrade request reach WSStream before the app's "
-    "websocket.accept, hypercorn answers 400 and marks the stream closed; the later accept and "
-    "sends are silently dropped and websocket.disconnect never comes (StreamClosed is ignored "
-    "once closed), so the session stays registered until its ping timeout",
-)
 async def test_e7_trailing_bytes_after_the_upgrade_request_leave_no_session() -> None:
+    """hypercorn 0.18 race (about 1 attempt in 3): bytes after the upgrade request reach WSStream
+    before the app's accept; its 400 then raises h11's LocalProtocolError out of the connection,
+    which stopped the whole server. ContainedTCPServer (I1) ends that connection only, and with it
+    the request and its session."""
     with trio.fail_after(40):
         async with real_engine() as eng:
             leaked: list[tuple[str, bytes]] = []
