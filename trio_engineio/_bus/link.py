@@ -60,15 +60,16 @@ class BusStatistics:
     unheard: int
     #: Messages received from the bus and passed on to the node.
     delivered: int
-    #: Messages that were not published: the buffer was full, the connection failed with
-    #: them in flight, or the link closed before they went out.
+    #: Messages that were not published (the buffer was full, the connection failed with
+    #: them in flight, or the link closed before they went out).
     dropped: int
     #: Messages received that were malformed, too large or on the wrong channel.
     invalid: int
     #: Times the link came back after losing the bus.
     reconnects: int
-    #: Messages (and their bytes) waiting in the buffer to be published.
+    #: Messages waiting in the buffer to be published.
     buffered: int
+    #: Bytes (encoded) of the messages waiting in the buffer.
     buffered_bytes: int
 
 
