@@ -239,7 +239,8 @@ class BusLink:
             node_id = node_of(message.sid) if isinstance(message.sid, str) else None
             if node_id is None:
                 raise ValueError(
-                    f"session id {message.sid!r} names no node (ids of Server(node_id='a') start 'a.')"
+                    f"session id {str(message.sid)[:60]!r} names no node "
+                    "(ids of Server(node_id='a') start 'a.')"
                 )
             channel = self._bus.node_channel(node_id)
         raw = encode(message, self._origin)
