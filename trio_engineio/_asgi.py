@@ -202,9 +202,12 @@ class ASGIApp:
                 await self._polling.handshake(scope, send, extra)
                 return None
             conn = server._sessions.get(query.sid)
+            if conn is not None:
+                conn._apply_overdue()
             if conn is None:
                 raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
             method = scope["method"]
+            await conn._settle_upgrade()
             if method == "GET":
                 await self._polling.get(conn, scope, receive, send, extra)
             elif method == "POST":

@@ -20,7 +20,7 @@ import trio
 from ._asgi_polling import cookie_header, unauthorized_body
 from ._http import ASGIReceive, ASGISend, Headers, shared_channel
 from ._session import WRITER_DIRECT, WRITER_DIRECT_AWAITED, WRITER_IDLE, WRITER_TRANSPORT
-from .protocol.errors import ParseError, RemoteProtocolError
+from .protocol.errors import ParseError, RemoteProtocolError, TransportTaken
 from .protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
 from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
 from .protocol.query import EngineQuery, ErrorCode, RequestRejected
@@ -87,6 +87,8 @@ class _Socket:
         self.max_payload = max_payload
         self.gone = False
         self.close_code = CLOSE_NORMAL
+        #: Sent with the close frame (ASGI websocket spec 2.3), empty for none.
+        self.close_reason = ""
 
     async def send_packet(self, packet: Packet) -> None:
         await self.send_packets([packet], closing=False)
@@ -172,7 +174,10 @@ class _Socket:
         self.gone = True
         with trio.CancelScope(deadline=trio.current_time() + CLOSE_HANDSHAKE_TIMEOUT, shield=True):
             try:
-                await self.send({"type": "websocket.close", "code": self.close_code})
+                close: dict[str, Any] = {"type": "websocket.close", "code": self.close_code}
+                if self.close_reason:
+                    close["reason"] = self.close_reason
+                await self.send(close)
             except trio.BusyResourceError:
                 pass  # hypercorn is closing the connection itself (see closing_under_us)
             while (await self.receive())["type"] != "websocket.disconnect":
@@ -203,11 +208,16 @@ class WebSocketHandler:
             else:
                 refusal = None
                 existing = server._sessions.get(query.sid)
+                if existing is not None:
+                    existing._apply_overdue()
                 if existing is None or existing.closed:
                     raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
                 conn = existing
                 try:
                     conn._core.start_upgrade(trio.current_time())
+                except TransportTaken as exc:
+                    await self._accept_and_close(conn, socket, scope, extra_headers, str(exc))
+                    return
                 except RemoteProtocolError as exc:
                     raise RequestRejected(ErrorCode.BAD_REQUEST, f"upgrade refused: {exc}") from None
         except RequestRejected as rejected:
@@ -253,21 +263,49 @@ class WebSocketHandler:
         )
         await reject_websocket(scope, send, rejected.status, rejected.body(), headers)
 
+    async def _accept_and_close(
+        self,
+        conn: Connection,
+        socket: _Socket,
+        scope: MutableMapping[str, Any],
+        headers: Headers,
+        reason: str,
+    ) -> None:
+        """A second websocket for a session that has one: accept it, close it with 1008, as the reference.
+
+        The session is not touched: clients see a close with a reason, not a
+        failed handshake.
+        """
+        self.server._rejected += 1
+        self.server.logger.info("closed a second websocket for session %s: %s", conn.sid, reason)
+        try:
+            await socket.send({"type": "websocket.accept", "headers": list(headers)})
+        except Exception as exc:
+            self.server.logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
+            return
+        socket.close_code = CLOSE_POLICY
+        socket.close_reason = reason
+        await socket.close()
+
     async def _probe(self, conn: Connection, socket: _Socket) -> bool:
         """Run the 2probe/3probe/5 exchange; True once the session runs on this socket."""
         core = conn._core
         scope = trio.CancelScope(deadline=core.upgrade_deadline)
         conn._probe_scope = scope
         outcome = "upgrade timed out"
+        channel = shared_channel(socket.receive)
         try:
             with scope:
                 while core.upgrading:
+                    conn._probe_reading(channel)
                     try:
                         packet = await socket.receive_packet()
                     except _FrameRefused as refused:
                         outcome = f"{refused.description} during the upgrade"
                         socket.close_code = refused.code
                         break
+                    finally:
+                        conn._probe_read()
                     if packet is None:
                         outcome = "socket closed during the upgrade"
                         break

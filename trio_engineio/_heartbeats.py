@@ -23,8 +23,11 @@ __all__ = ["SLOT", "HeartbeatScheduler"]
 
 
 #: Deadlines are served in slots of this many seconds: sessions due within one slot
-#: share one wake-up of the scheduler (a PING may go out up to this much late).
-SLOT = 0.01
+#: share one wake-up of the scheduler (a PING may go out up to this much late). One
+#: millisecond: a client cannot observe the lateness (the reference server is as
+#: exact), and a request that finds a deadline passed applies it at once anyway
+#: (``Connection._apply_overdue``).
+SLOT = 0.001
 
 
 class HeartbeatScheduler:

@@ -113,6 +113,7 @@ class Connection:
         "_lifecycle_handlers",
         "_poll_waker",
         "_post_scope",
+        "_probe_reader",
         "_probe_scope",
         "_pull",
         "_pull_handover_at",
@@ -167,6 +168,9 @@ class Connection:
         self._last_poll_at = -math.inf
         self._booking: int | None = None  # the heartbeat slot this session is booked in
         self._probe_scope: trio.CancelScope | None = None
+        # What the probing websocket's task waits on while it waits for a frame (see
+        # _probe_reading): False when it is not waiting, True when the channel is unknown.
+        self._probe_reader: trio.MemoryReceiveChannel[Any] | bool = False
         self._transport_scope: trio.CancelScope | None = None
         #: ``trio.current_time()`` of the close (``inf`` while open).
         self._closed_at = math.inf
@@ -717,6 +721,51 @@ class Connection:
             if handover < deadline and handover > (trio.current_time() if now is None else now):
                 deadline = handover
         self._server._heartbeats.schedule(self, deadline)
+
+    def _probe_reading(self, channel: trio.MemoryReceiveChannel[Any] | None) -> None:
+        """The probing websocket's task waits for its next frame (on ``channel``, if known)."""
+        self._probe_reader = True if channel is None else channel
+        self._notify()
+
+    def _probe_read(self) -> None:
+        """The probing websocket's task has its frame (or stopped waiting)."""
+        self._probe_reader = False
+
+    def _probe_caught_up(self) -> bool:
+        """Whether the probing websocket has taken in every frame that reached the server.
+
+        True when its task waits for a frame and, with hypercorn's channel, is
+        still parked in it: a frame handed over but not yet applied means no.
+        """
+        reader = self._probe_reader
+        if isinstance(reader, bool):
+            return reader
+        return reader.statistics().tasks_waiting_receive > 0
+
+    async def _settle_upgrade(self) -> None:
+        """Before a polling request is served, let an upgrade apply what already arrived.
+
+        The client sends ``2probe`` and ``5`` on the websocket before its next
+        polling request; the reference reads them first, so the request finds
+        the session upgraded (400) and ``3probe`` already written. One
+        checkpoint lets the websocket's connection task queue what it has read.
+        Bounded by the upgrade's deadline.
+        """
+        if not self._core.upgrading:
+            return
+        await trio.lowlevel.checkpoint()
+        while self._core.upgrading and not self._probe_caught_up():
+            await self._wait_changed()
+
+    def _apply_overdue(self) -> None:
+        """A request of this session arrived: act on a deadline that has passed but not fired yet.
+
+        The scheduler serves deadlines up to one ``SLOT`` late; a request must not
+        find alive a session the reference would already have closed.
+        """
+        now = trio.current_time()
+        if not self._core.closed and self._core.next_deadline() <= now:
+            self._on_deadline(now)
 
     def _on_deadline(self, now: float) -> None:
         """Called by the heartbeat scheduler when a booked deadline has come."""

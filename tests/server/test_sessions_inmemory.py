@@ -260,12 +260,12 @@ async def test_upgrade_loses_and_reorders_nothing(autojump_clock: trio.abc.Clock
             for _ in range(6):
                 received.append(str(await ws.receive()))
             assert server.transport(sid) == "websocket"
-            # polling is over for this session, and so is a second websocket
+            # polling is over for this session; a second websocket is accepted, then closed
             assert (await http.get(polling_url(sid))).status_code == 400
-            with pytest.raises(WebSocketRejected) as rejected:
-                async with open_websocket(http.app, websocket_url(sid)):  # type: ignore[attr-defined]
-                    pass
-            assert rejected.value.status == 400
+            async with open_websocket(http.app, websocket_url(sid)) as second:  # type: ignore[attr-defined]
+                with pytest.raises(WebSocketClosed) as closed:
+                    await second.receive()
+            assert closed.value.code == 1008
             await ws.send("4hi")
             with trio.fail_after(1):
                 while not rec.messages:

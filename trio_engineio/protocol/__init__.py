@@ -7,7 +7,14 @@ in, get packets or events out, and pass the current time as ``now``.
 from __future__ import annotations
 
 from .client_session import ClientSession, ClientState, ClientUpgradeState, frame_size
-from .errors import HandshakeError, LocalProtocolError, ParseError, ProtocolError, RemoteProtocolError
+from .errors import (
+    HandshakeError,
+    LocalProtocolError,
+    ParseError,
+    ProtocolError,
+    RemoteProtocolError,
+    TransportTaken,
+)
 from .events import (
     Event,
     MessageReceived,
@@ -60,6 +67,7 @@ __all__ = [
     "ServerSession",
     "SessionClosed",
     "SessionState",
+    "TransportTaken",
     "UpgradeAborted",
     "UpgradeCompleted",
     "UpgradeState",

@@ -11,7 +11,8 @@ protocol does not allow in the current state (a bug or a race in the caller).
     ├── LocalProtocolError
     └── RemoteProtocolError
         ├── ParseError          (undecodable packet or payload)
-        └── HandshakeError      (unusable OPEN packet, client side)
+        ├── HandshakeError      (unusable OPEN packet, client side)
+        └── TransportTaken      (a second websocket for a session that has one)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "ParseError",
     "ProtocolError",
     "RemoteProtocolError",
+    "TransportTaken",
 ]
 
 
@@ -43,3 +45,11 @@ class ParseError(RemoteProtocolError):
 
 class HandshakeError(RemoteProtocolError):
     """The server's OPEN packet is malformed or lacks a required field."""
+
+
+class TransportTaken(RemoteProtocolError):
+    """A websocket arrived for a session that is already on, or moving to, another websocket.
+
+    The reference server accepts such a socket and closes it at once, leaving
+    the session alone (a refusal before accepting reads as a handshake error).
+    """

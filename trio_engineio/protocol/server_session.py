@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError, TransportTaken
 from .events import (
     Event,
     MessageReceived,
@@ -359,25 +359,31 @@ class ServerSession:
             return events
         if now >= self._next_ping_at:
             self._outgoing.append(_PING)
+            # Counted from when the PING was due, not from a late wake-up: the reference
+            # closes a silent session at pingInterval + pingTimeout exactly.
+            self._pong_deadline = self._next_ping_at + self.ping_timeout + self.ping_grace
             self._next_ping_at = math.inf
-            self._pong_deadline = now + self.ping_timeout + self.ping_grace
+            if now >= self._pong_deadline:
+                events.append(self.close(CloseReason.PING_TIMEOUT))
         return events
 
     # ----------------------------------------------------------------- upgrade
     def start_upgrade(self, now: float) -> None:
         """A websocket with this sid arrived; it may now probe.
 
-        Raises :class:`RemoteProtocolError` if this session cannot be upgraded
-        (already upgraded, another upgrade under way, upgrades not offered).
+        Raises :class:`TransportTaken` if the session already is on a websocket
+        or another upgrade is under way (the new socket is to be accepted and
+        closed), :class:`RemoteProtocolError` if it is closed or was not offered
+        upgrades (the request is to be refused).
         """
         if self.closed:
             raise RemoteProtocolError("session is closed")
         if self.transport != "polling" or self.upgrade_state is UpgradeState.DONE:
-            raise RemoteProtocolError("session is already on websocket")
+            raise TransportTaken("session already upgraded")
         if "websocket" not in self.upgrades:
             raise RemoteProtocolError("upgrades are not offered to this session")
         if self.upgrading:
-            raise RemoteProtocolError("another upgrade is under way")
+            raise TransportTaken("another upgrade is under way")
         self.upgrade_state = UpgradeState.PROBING
         self.upgrade_deadline = now + self.upgrade_timeout
 

@@ -1,0 +1,211 @@
+"""Three behaviours measured against the JavaScript ``engine.io`` 6.6 server (issue 13).
+
+Each runs against ``hypercorn --worker-class trio reference_app:app`` in a process
+of its own on 127.0.0.1 (as the comparison did: in one process with the client,
+trio's scheduler hides the races), 50 attempts, and every attempt must behave as
+the reference does:
+
+1. a silent polling session is gone at pingInterval + pingTimeout after the
+   handshake: a GET sent 500 ms after the handshake answer gets 400;
+2. frames the upgrading websocket delivered before a polling request of the
+   same session are applied before that request is answered: ``2probe`` and
+   ``5`` on the websocket, then a GET, get ``3probe`` on the websocket, 400 for
+   the GET, and the websocket carries the session;
+3. a second websocket for an upgraded or upgrading session is accepted and
+   closed with 1008 and a reason, and the first one keeps working.
+
+The exact instants of the heartbeat are checked with the autojump clock in
+memory (:func:`test_ping_never_early_and_timeout_on_the_dot`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+import trio_websocket
+from wire import Endpoint, handshake, open_ws, ws_closed_code, ws_messages
+
+import trio_engineio
+from trio_engineio.protocol import ServerSession
+from trio_engineio.testing import open_test_client
+
+ATTEMPTS = 50
+#: Attempts run at the same time (each with its own session and sockets).
+AT_ONCE = 10
+
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def endpoint(tmp_path: Path) -> AsyncIterator[Endpoint]:
+    """``reference_app:app`` under the hypercorn command line; its log must show no traceback."""
+    port = free_port()
+    log = tmp_path / "hypercorn.log"
+    command = [
+        str(Path(sys.executable).with_name("hypercorn")),
+        *("--worker-class", "trio", "reference_app:app", "--bind", f"127.0.0.1:{port}"),
+    ]
+    with log.open("wb") as output:
+        process = await trio.lowlevel.open_process(
+            command,
+            cwd=HERE,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        with trio.fail_after(20):
+            while True:
+                try:
+                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                    break
+                except OSError:
+                    assert process.returncode is None, log.read_text()
+                    await trio.sleep(0.05)
+        yield Endpoint(f"http://127.0.0.1:{port}")
+    finally:
+        with trio.CancelScope(shield=True):
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(10):
+                await process.wait()
+            if process.returncode is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+    assert "Traceback" not in log.read_text(errors="replace")
+
+
+async def attempts(run: object) -> None:
+    assert callable(run)
+    for first in range(0, ATTEMPTS, AT_ONCE):
+        async with trio.open_nursery() as nursery:
+            for index in range(first, first + AT_ONCE):
+                nursery.start_soon(run, index)
+
+
+@pytest.mark.timeout(60)
+async def test_silent_polling_session_is_gone_500_ms_after_the_handshake(endpoint: Endpoint) -> None:
+    statuses: list[int] = []
+
+    async def attempt(index: int) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            sid, _ = await handshake(http, endpoint)
+            answered = trio.current_time()
+            await trio.sleep_until(answered + 0.5)
+            response = await http.get(endpoint.polling(sid))
+            statuses.append(response.status_code)
+
+    with trio.fail_after(40):
+        await attempts(attempt)
+    assert statuses == [400] * ATTEMPTS
+
+
+async def test_ping_never_early_and_timeout_on_the_dot(autojump_clock: trio.testing.MockClock) -> None:
+    """PING at exactly pingInterval; the close at exactly the PING's due time + pingTimeout."""
+    server = trio_engineio.Server(ping_interval=0.3, ping_timeout=0.2)
+    closed_at: list[float] = []
+    server.on("disconnect", lambda sid, reason: closed_at.append(trio.current_time()))
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        await trio.sleep(0.0137)  # off any round number of milliseconds
+        response = await http.get("/engine.io/?EIO=4&transport=polling")
+        opened = trio.current_time()
+        sid = response.text.split('"sid":"', 1)[1].split('"', 1)[0]
+        response = await http.get(f"/engine.io/?EIO=4&transport=polling&sid={sid}")
+        assert response.text == "2"
+        pinged = trio.current_time()
+        assert 0.3 <= pinged - opened <= 0.3 + 0.002
+        # No PONG: gone at the PING's due time + pingTimeout, within 2 ms.
+        await trio.sleep(1)
+        assert closed_at
+        assert 0.5 <= closed_at[0] - opened <= 0.5 + 0.002
+
+
+def test_pong_deadline_counts_from_the_pings_due_time() -> None:
+    """A PING that goes out late (the session was busy) does not move the PONG deadline later."""
+    core = ServerSession("s", transport="polling", ping_interval=0.3, ping_timeout=0.2, now=0.0)
+    core.handle_timeout(0.35)  # the PING was due at 0.3 and goes out 50 ms late
+    assert core.next_deadline() == pytest.approx(0.5)
+
+
+@pytest.mark.timeout(60)
+async def test_polling_request_after_upgrade_frames_sees_the_upgrade(endpoint: Endpoint) -> None:
+    outcomes: list[tuple[int, list[str | bytes]]] = []
+
+    async def attempt(index: int) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            sid, _ = await handshake(http, endpoint)
+            async with open_ws(endpoint.websocket(sid)) as ws:
+                await ws.send_message("2probe")
+                await ws.send_message("5")
+                response = await http.get(endpoint.polling(sid))
+                await ws.send_message(f"4hello {index}")
+                frames: list[str | bytes] = [await ws.get_message()]
+                frames += await ws_messages(ws, 1)
+                outcomes.append((response.status_code, frames))
+
+    with trio.fail_after(40):
+        await attempts(attempt)
+    expected = [(400, ["3probe", f"4hello {i}"]) for i in range(ATTEMPTS)]
+    assert sorted(outcomes, key=lambda o: int(str(o[1][-1]).split()[-1])) == expected
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stage", ["upgraded", "upgrading"])
+async def test_second_websocket_is_accepted_then_closed_1008(endpoint: Endpoint, stage: str) -> None:
+    closes: list[tuple[int | None, str]] = []
+
+    async def attempt(index: int) -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            sid, _ = await handshake(http, endpoint)
+            async with open_ws(endpoint.websocket(sid)) as first:
+                await first.send_message("2probe")
+                assert await first.get_message() == "3probe"
+                if stage == "upgraded":
+                    await first.send_message("5")
+                async with open_ws(endpoint.websocket(sid)) as second:
+                    try:
+                        await second.get_message()
+                    except trio_websocket.ConnectionClosed as closed:
+                        closes.append((closed.reason.code, closed.reason.reason or ""))
+                if stage == "upgrading":
+                    await first.send_message("5")
+                await first.send_message(f"4hello {index}")
+                assert await ws_messages(first, 1) == [f"4hello {index}"]
+                await first.send_message("1")
+                await ws_closed_code(first)
+
+    with trio.fail_after(40):
+        await attempts(attempt)
+    assert len(closes) == ATTEMPTS
+    assert {code for code, _ in closes} == {1008}
+    assert all(reason for _, reason in closes)
+
+
+@pytest.mark.timeout(30)
+async def test_websocket_with_unknown_or_closed_sid_stays_a_400(endpoint: Endpoint) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        sid, _ = await handshake(http, endpoint)
+        response = await http.post(endpoint.polling(sid), content=b"1")  # the client closes it
+        assert response.status_code == 200
+        for target in (sid, "unknown-sid"):
+            with pytest.raises(trio_websocket.ConnectionRejected) as rejected:
+                async with open_ws(endpoint.websocket(target)):
+                    pass
+            assert rejected.value.status_code == 400
