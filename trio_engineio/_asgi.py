@@ -185,6 +185,8 @@ class ASGIApp:
                 raise RequestRejected(
                     ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
                 )
+            if query.sid is not None:
+                server._refuse_misrouted(query.sid)
             hooks = server.hooks
             if query.sid is None:
                 if not is_websocket and scope["method"] != "GET":

@@ -51,6 +51,8 @@ class ServerOptions:
     connect_timeout: float
     shutdown_timeout: float
     trust_forwarded_headers: bool
+    #: This server's node id (its session ids start ``<node_id>.``), or ``None``.
+    node_id: str | None = None
 
     @classmethod
     def build(
@@ -76,6 +78,7 @@ class ServerOptions:
         connect_timeout: float = 10,
         shutdown_timeout: float = 5,
         trust_forwarded_headers: bool = False,
+        node_id: str | None = None,
     ) -> ServerOptions:
         """Validate keyword options; raise ``ValueError``/``TypeError`` on bad values."""
         if isinstance(ping_interval, tuple):
@@ -132,6 +135,7 @@ class ServerOptions:
             connect_timeout=float(connect_timeout),
             shutdown_timeout=float(shutdown_timeout),
             trust_forwarded_headers=bool(trust_forwarded_headers),
+            node_id=_node_id(node_id),
         )
 
     @property
@@ -140,6 +144,13 @@ class ServerOptions:
         if self.allow_upgrades and "websocket" in self.transports:
             return ("websocket",)
         return ()
+
+
+def _node_id(node_id: str | None) -> str | None:
+    # Imported here: the bus package imports this module (JSONModule).
+    from ._bus.messages import check_node_id
+
+    return None if node_id is None else check_node_id(node_id)
 
 
 def _positive(name: str, value: float) -> None:

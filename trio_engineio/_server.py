@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,13 +16,16 @@ from typing import Any, TypeVar
 
 import trio
 
+from ._bus import Bus, BusStatistics
+from ._bus.link import BusLink, RateLimit
+from ._bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, node_of
 from ._callables import call_maybe_async, positional_arity
 from ._exceptions import ConnectionClosed
 from ._heartbeats import HeartbeatScheduler
 from ._hooks import SID_CHARS, AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from ._options import JSONModule, OriginPolicy, ServerOptions
 from ._session import Connection
-from .protocol.query import ErrorCode, RequestRejected
+from .protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
 from .protocol.reasons import CloseInfo, CloseReason
 from .protocol.server_session import ServerSession
 
@@ -104,6 +107,15 @@ class ServerStatistics:
     requests_rejected: int = 0
     #: Connections ended because hypercorn raised on them (logged; no other connection is affected).
     connection_errors: int = 0
+    #: Requests refused because their session id names another node: the load balancer
+    #: sent them to the wrong server (also counted in ``requests_rejected``).
+    misrouted_requests: int = 0
+    #: Messages from the bus or from :meth:`Server.broadcast` that could not be queued
+    #: for a session: it was gone or closed, its outgoing buffer was over its limits, or
+    #: it is on long-polling and the text contains ``"\x1e"``. They are dropped.
+    undeliverable: int = 0
+    #: The bus link's counters (``None`` without a bus).
+    bus: BusStatistics | None = None
 
 
 class Server:
@@ -124,6 +136,15 @@ class Server:
     ``hypercorn --worker-class trio`` or with :func:`~trio_engineio.serve`.
     The keyword options keep python-engineio's names and defaults; unknown
     keywords raise ``TypeError``.
+
+    Several server processes (see the "Scale out" how-to): ``node_id="a"`` makes
+    every session id this server issues start with ``"a."`` (also the ids a
+    ``generate_id`` hook returns: the prefix is added to them), so a load balancer
+    can route each request by its ``sid`` alone; a request whose ``sid`` names
+    another node is refused with 400, logged and counted as misrouted. With
+    ``bus=`` (a :class:`~trio_engineio.Bus`, which needs a ``node_id``),
+    :meth:`send`, :meth:`disconnect` and :meth:`broadcast` reach sessions on every
+    node.
     """
 
     def __init__(
@@ -156,6 +177,8 @@ class Server:
         initial_headers: HeadersHook | None = None,
         headers: HeadersHook | None = None,
         generate_id: GenerateIdHook | None = None,
+        node_id: str | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self._options = ServerOptions.build(
             ping_interval=ping_interval,
@@ -178,7 +201,18 @@ class Server:
             connect_timeout=connect_timeout,
             shutdown_timeout=shutdown_timeout,
             trust_forwarded_headers=trust_forwarded_headers,
+            node_id=node_id,
         )
+        if bus is not None and not isinstance(bus, Bus):
+            raise TypeError(f"bus must be a trio_engineio.Bus, not {type(bus).__name__}")
+        if bus is not None and self._options.node_id is None:
+            raise ValueError("a server on a bus needs a node_id (its session ids name it)")
+        self._bus = bus
+        self._link: BusLink | None = None
+        self._sid_prefix = "" if self._options.node_id is None else self._options.node_id + "."
+        self._misrouted = 0
+        self._misrouted_log = RateLimit()
+        self._undeliverable = 0
         if isinstance(logger, logging.Logger):
             self.logger = logger
         else:
@@ -239,6 +273,16 @@ class Server:
     def transports(self) -> tuple[str, ...]:
         """Transports clients may use."""
         return self._options.transports
+
+    @property
+    def node_id(self) -> str | None:
+        """This server's node id (its session ids start ``<node_id>.``), or ``None``."""
+        return self._options.node_id
+
+    @property
+    def bus(self) -> Bus | None:
+        """The bus this server is on, or ``None``."""
+        return self._bus
 
     # ------------------------------------------------------------- handlers
     def on(self, event: str, handler: HandlerT | None = None) -> Any:
@@ -308,6 +352,16 @@ class Server:
         self._heartbeats = HeartbeatScheduler()
         self._heartbeat_scope = trio.CancelScope()
         nursery.start_soon(self._run_heartbeats)
+        if self._bus is not None:
+            try:
+                self._link = BusLink(self._bus, node_id=self._options.node_id, deliver=self._from_bus)
+                # Returns once connected, or after the bus's connect_timeout (it keeps trying).
+                await nursery.start(self._link.run)
+            except BaseException as exc:
+                self._heartbeat_scope.cancel()
+                self._nursery = None
+                await self._nursery_manager.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
         return self
 
     async def _run_heartbeats(self) -> None:
@@ -367,6 +421,9 @@ class Server:
             conn._handler_scope.cancel()
         with trio.move_on_after(self._options.shutdown_timeout):
             await self._all_finished.wait()
+        if self._link is not None:
+            # After the handlers: what they published on the way out is flushed too.
+            await self._link.aclose()
 
     # ------------------------------------------------------------- sessions
     def _open_packet_data(self, conn: Connection) -> str:
@@ -381,16 +438,27 @@ class Server:
 
     def _new_sid(self) -> str:
         while True:
-            sid = secrets.token_urlsafe(15)
+            sid = self._sid_prefix + secrets.token_urlsafe(15)
             if sid not in self._sessions:
                 return sid
+
+    async def _hook_sid(self, scope: Mapping[str, Any]) -> str | None:
+        """The ``generate_id`` hook's session id with this node's prefix, or ``None`` (no hook)."""
+        sid = await self.hooks.new_sid(scope, self._sessions)
+        if sid is None or not self._sid_prefix:
+            return sid
+        sid = self._sid_prefix + sid
+        if len(sid) > MAX_SID_LENGTH or sid in self._sessions:
+            self.logger.error(
+                "generate_id returned a session id too long or in use with its node prefix: %.60s", sid
+            )
+            raise RequestRejected(ErrorCode.BAD_REQUEST, "generate_id returned an unusable id")
+        return sid
 
     async def _create_session(self, *, transport: str, scope: Mapping[str, Any]) -> Connection:
         options = self._options
         hooks = self.hooks
-        sid = (
-            hooks.generate_id is not None and await hooks.new_sid(scope, self._sessions)
-        ) or self._new_sid()
+        sid = (hooks.generate_id is not None and await self._hook_sid(scope)) or self._new_sid()
         core = ServerSession(
             sid,
             transport=transport,
@@ -515,10 +583,20 @@ class Server:
         Waits while the session's outgoing buffer is full (see
         :meth:`Connection.send`); ``ValueError`` for text containing ``"\\x1e"``
         on a long-polling session.
+
+        On a bus, a session id of another node is published to that node, which
+        queues it without waiting (see :meth:`Connection.send_nowait`): this never
+        waits, delivery is at most once, and what is lost is counted in
+        :meth:`statistics` (``bus``, and ``undeliverable`` on the receiving node).
+        ``ValueError`` for a message over the bus's ``max_message_size``.
         """
         conn = self._sessions.get(sid)
         if conn is None:
-            self.logger.warning("cannot send to session %.40r: unknown session", sid)
+            if self._remote(sid):
+                assert self._link is not None
+                self._link.publish(BusSend(sid, self._encode_message(data)))
+            else:
+                self.logger.warning("cannot send to session %.40r: unknown session", sid)
             await trio.lowlevel.checkpoint()
             return
         try:
@@ -527,15 +605,102 @@ class Server:
             self.logger.warning("cannot send to session %s: closed (%s)", sid, closed.info)
 
     async def disconnect(self, sid: str | None = None) -> None:
-        """Close one session, or all of them when ``sid`` is ``None`` ("server disconnect")."""
+        """Close one session, or all of this server's when ``sid`` is ``None`` ("server disconnect").
+
+        On a bus, a session id of another node is published to that node, which
+        closes the session (at most once, never waiting; see :meth:`send`).
+        """
         if sid is None:
             targets = list(self._sessions.values())
         else:
             conn = self._sessions.get(sid)
             targets = [conn] if conn is not None else []
+            if conn is None and self._remote(sid):
+                assert self._link is not None
+                self._link.publish(BusDisconnect(sid))
         for conn in targets:
             conn.close(CloseReason.SERVER_DISCONNECT)
         await trio.lowlevel.checkpoint()
+
+    async def broadcast(
+        self,
+        data: str | bytes | dict[str, Any] | list[Any],
+        exclude: str | Iterable[str] | None = None,
+    ) -> None:
+        """Send a message to every session, except those in ``exclude`` (a sid or several).
+
+        This server's sessions get it directly; on a bus, every other node gets it
+        through the bus and queues it for its own sessions. It never waits: a session
+        whose outgoing buffer is over its limits (or that is on long-polling when the
+        text contains ``"\\x1e"``) misses it, counted as ``undeliverable`` in
+        :meth:`statistics`; across nodes, delivery is at most once (see
+        :class:`~trio_engineio.Bus`). ``ValueError`` for a message over the bus's
+        ``max_message_size``.
+        """
+        message = self._encode_message(data)
+        excluded = frozenset([exclude] if isinstance(exclude, str) else exclude or ())
+        if self._link is not None:
+            self._link.publish(BusBroadcast(message, excluded))
+        self._broadcast_local(message, excluded)
+        await trio.lowlevel.checkpoint()
+
+    def _broadcast_local(self, message: str | bytes, exclude: frozenset[str]) -> None:
+        for sid, conn in list(self._sessions.items()):
+            if sid not in exclude:
+                self._queue_for(conn, message)
+
+    def _queue_for(self, conn: Connection | None, message: str | bytes) -> None:
+        """Queue ``message`` for ``conn`` without waiting; count it if it cannot be."""
+        try:
+            queued = conn is not None and conn.send_nowait(message)
+        except ValueError:  # "\x1e" in text on long-polling
+            queued = False
+        if not queued:
+            self._undeliverable += 1
+
+    def _remote(self, sid: str) -> bool:
+        """Whether ``sid`` belongs to another node this server can reach through its bus."""
+        if self._link is None or not isinstance(sid, str):
+            return False
+        node = node_of(sid)
+        return node is not None and node != self._options.node_id
+
+    def _from_bus(self, message: BusMessage) -> None:
+        """The bus link's ``deliver``: never waits (the link checked the envelope)."""
+        if isinstance(message, BusBroadcast):
+            self._broadcast_local(message.data, message.exclude)
+        elif isinstance(message, BusSend):
+            self._queue_for(self._sessions.get(message.sid), message.data)
+        else:
+            conn = self._sessions.get(message.sid)
+            if conn is None:
+                self._undeliverable += 1
+            else:
+                conn.close(CloseReason.SERVER_DISCONNECT)
+
+    def _refuse_misrouted(self, sid: str) -> None:
+        """Raise a 400 :class:`RequestRejected` (logged, counted) if ``sid`` names another node.
+
+        Such a request reached the wrong server: the load balancer is not routing by
+        session id (or routes a node's ids to another node).
+        """
+        node = self._options.node_id
+        if node is None:
+            return
+        owner = node_of(sid)
+        if owner is None or owner == node:
+            return
+        self._misrouted += 1
+        if (skipped := self._misrouted_log.allow()) is not None:
+            self.logger.warning(
+                "misrouted request: session id %.60s belongs to node %s but reached node %s; "
+                "the load balancer must route by sid (%d more since the last report)",
+                sid,
+                owner,
+                node,
+                skipped,
+            )
+        raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid of node {owner} reached node {node} (misrouted)")
 
     def transport(self, sid: str) -> str:
         """The transport a session uses now (``KeyError`` if unknown)."""
@@ -585,4 +750,7 @@ class Server:
             handler_errors=self._handler_errors,
             requests_rejected=self._rejected,
             connection_errors=self._connection_errors,
+            misrouted_requests=self._misrouted,
+            undeliverable=self._undeliverable,
+            bus=None if self._link is None else self._link.statistics(),
         )

@@ -299,6 +299,28 @@ class Connection:
             self._sends_without_yield = 0
             await trio.lowlevel.cancel_shielded_checkpoint()
 
+    def send_nowait(self, data: str | bytes | dict[str, Any] | list[Any]) -> bool:
+        """Queue a message for the client without waiting; ``False`` if it was not queued.
+
+        It is not queued when the session has ended or its outgoing buffer is over
+        its limits (where :meth:`send` would wait): for senders that must never
+        block, such as :meth:`Server.broadcast` and messages from the bus.
+        ``ValueError`` for text containing ``"\\x1e"`` while the session is on
+        long-polling, as :meth:`send`.
+        """
+        message = data if type(data) is str else self._server._encode_message(data)
+        options = self._server._options
+        core = self._core
+        if (
+            core.closed
+            or core.buffered_messages >= options.max_buffered_messages
+            or core.buffered_bytes >= options.max_buffered_bytes
+        ):
+            return False
+        core.send_message(message)
+        self._notify()
+        return True
+
     async def receive(self) -> Message:
         """Wait for the next message; raise :class:`ConnectionClosed` once the session ended.
 

@@ -30,7 +30,7 @@ from .messages import BusBroadcast, BusMessage, check_node_id, node_of
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["BusLink", "BusStatistics", "open_bus_link"]
+__all__ = ["BusLink", "BusStatistics", "RateLimit", "open_bus_link"]
 
 logger = logging.getLogger("trio_engineio.bus")
 
@@ -73,7 +73,7 @@ class BusStatistics:
     buffered_bytes: int
 
 
-class _RateLimit:
+class RateLimit:
     """Says when a repeated warning may be logged: the first time, then once per interval."""
 
     def __init__(self, interval: float = LOG_INTERVAL) -> None:
@@ -211,9 +211,9 @@ class BusLink:
         self._dropped_at_outage = 0
         self._invalid = 0
         self._reconnects = 0
-        self._full_log = _RateLimit()
-        self._invalid_log = _RateLimit()
-        self._deliver_log = _RateLimit()
+        self._full_log = RateLimit()
+        self._invalid_log = RateLimit()
+        self._deliver_log = RateLimit()
 
     @property
     def node_id(self) -> str | None:
