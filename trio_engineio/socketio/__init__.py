@@ -1,3 +1,23 @@
-"""Socket.IO v5 on trio_engineio's Engine.IO: the sans-I/O codec in :mod:`.protocol`."""
+"""Socket.IO v5 on trio_engineio's Engine.IO, with python-socketio's names.
+
+Server: :class:`Server` (``@sio.event``, ``emit``, ``call``, rooms, sessions),
+class-based :class:`Namespace`, served by :class:`ASGIApp` at ``/socket.io/``.
+The sans-I/O packet codec is :mod:`trio_engineio.socketio.protocol`.
+"""
 
 from __future__ import annotations
+
+from .asgi import ASGIApp
+from .exceptions import ConnectionRefusedError, DisconnectedError, SocketIOError, TimeoutError
+from .namespace import Namespace
+from .server import Server
+
+__all__ = [
+    "ASGIApp",
+    "ConnectionRefusedError",
+    "DisconnectedError",
+    "Namespace",
+    "Server",
+    "SocketIOError",
+    "TimeoutError",
+]
