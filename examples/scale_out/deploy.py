@@ -172,11 +172,13 @@ async def open_deployment(
     directory: Path,
     env: Mapping[str, str] | None = None,
     pythonpath: Sequence[str] = (),
+    listen_port: int | None = None,
 ) -> AsyncIterator[Deployment]:
     """Start one hypercorn process per node serving ``app`` (``module:attribute``), then nginx.
 
     ``env`` adds environment variables for the nodes, ``pythonpath`` directories to import
-    ``app`` from. Leaving the block stops nginx, then the nodes (SIGTERM: graceful).
+    ``app`` from; nginx listens on ``listen_port`` (default: a free port). Leaving the
+    block stops nginx, then the nodes (SIGTERM: graceful).
     """
     nginx = find_binary("nginx")
     if nginx is None:
@@ -196,7 +198,7 @@ async def open_deployment(
             )
         for service in nodes:
             await stack.enter_async_context(_running(service))
-        listen_port = free_port()
+        listen_port = listen_port or free_port()
         conf = directory / "nginx.conf"
         addresses = {node_id: f"127.0.0.1:{port}" for node_id, port in ports.items()}
         conf.write_text(render_nginx_conf(addresses, listen=f"127.0.0.1:{listen_port}", prefix=directory))
