@@ -278,3 +278,100 @@ async def test_upgrade_requests_cancelled_at_every_step(autojump_clock: trio.tes
 
     steps = await run_cancelled(scenario, check)
     assert steps > 5
+
+
+class CancellableEcho:
+    """A trio-style echo handler whose every receive+send runs under a cancel scope it exposes."""
+
+    def __init__(self) -> None:
+        self.scopes: dict[trio.lowlevel.Task, trio.CancelScope] = {}
+
+    async def __call__(self, conn: trio_engineio.Connection) -> None:
+        task = trio.lowlevel.current_task()
+        while True:
+            with trio.CancelScope() as cancel_scope:
+                self.scopes[task] = cancel_scope
+                try:
+                    message = await conn.receive()
+                    await conn.send(message)
+                except trio_engineio.ConnectionClosed:
+                    return
+                finally:
+                    del self.scopes[task]
+
+    def in_call(self, task: trio.lowlevel.Task) -> bool:
+        """Whether ``task`` is inside a receive+send (the instrument's filter)."""
+        return task in self.scopes
+
+    def cancel(self, task: trio.lowlevel.Task) -> None:
+        """Cancel the receive+send ``task`` is in."""
+        self.scopes[task].cancel()
+
+
+async def handler_run(step: int, transport: str) -> bool:
+    """One echo exchange with the handler cancelled before its ``step``-th step; False if never."""
+    handler = CancellableEcho()
+    server = trio_engineio.Server(handler=handler, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+    app = trio_engineio.ASGIApp(server)
+    instrument = CancelAtStep(handler.cancel, step, handler.in_call)
+    async with server:
+        trio.lowlevel.add_instrument(instrument)
+        try:
+            echoes = await echo_some(app, transport, ["a", "b", "c"])
+        finally:
+            trio.lowlevel.remove_instrument(instrument)
+        sent = ["a", "b", "c", *(f"probe{n}" for n in range(10))]
+        assert echoes == [m for m in sent if m in echoes], (step, echoes)
+        assert any(m.startswith("probe") for m in echoes), (step, echoes)
+    return instrument.fired_at is not None
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_handler_send_and_receive_cancelled_at_every_step(
+    autojump_clock: trio.testing.MockClock, transport: str
+) -> None:
+    """A handler cancels its own ``receive()``/``send()`` at each of their checkpoints in turn.
+
+    A cancelled ``receive()`` consumes nothing and a cancelled ``send()`` sends the
+    message once or not at all: the echoes are the messages in order, none twice,
+    and the session goes on working.
+    """
+    step = 1
+    while await handler_run(step, transport):
+        step += 1
+        assert step < 500
+    assert step > 3
+
+
+async def echo_some(app: Any, transport: str, messages: list[str]) -> list[str]:
+    """Send ``messages``, then a probe a second until one is echoed (one send may be lost)."""
+    echoes: list[str] = []
+    probes = (f"probe{n}" for n in range(10))
+    if transport == "websocket":
+        async with open_websocket(app, f"{PATH}?EIO=4&transport=websocket") as ws:
+            await ws.receive()  # OPEN
+            for message in messages:
+                await ws.send("4" + message)
+            while not any(m.startswith("probe") for m in echoes):
+                await ws.send("4" + next(probes))
+                with trio.move_on_after(1):
+                    while not any(m.startswith("probe") for m in echoes):
+                        frame = str(await ws.receive())
+                        if frame == "2":
+                            await ws.send("3")
+                        elif frame.startswith("4"):
+                            echoes.append(frame[1:])
+            await ws.send("1")
+        return echoes
+    client = PollingClient(app)
+    await client.handshake()
+    await client.post(*("4" + m for m in messages))
+    while not any(m.startswith("probe") for m in client.received):
+        await client.post("4" + next(probes))
+        with trio.move_on_after(1):
+            while not any(m.startswith("probe") for m in client.received):
+                if "2" in await client.get():
+                    await client.post("3")
+    await client.post("1")
+    return client.received
