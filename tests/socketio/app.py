@@ -38,6 +38,14 @@ def make_server(**options: Any) -> socketio.Server:
     async def ask(sid: str, question: Any) -> Any:
         return await sio.call("question", question, to=sid, timeout=10)
 
+    @sio.event
+    async def kick(sid: str) -> None:
+        await sio.disconnect(sid)
+
+    @sio.event
+    async def drop(sid: str) -> None:
+        await sio.engine_connection(sid).aclose()
+
     for namespace in ("/", "/chat"):
 
         async def join(sid: str, room: str, namespace: str = namespace) -> list[str]:
