@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import trio
-from wire import WirePeer, nothing_for, open_peer
+from wire import nothing_for, open_peer
 
 from trio_engineio import socketio
 from trio_engineio.socketio.protocol import MAX_ACK_ID, Packet, PacketType
@@ -365,5 +365,25 @@ async def test_many_events_are_bounded(autojump_clock: Any) -> None:
     assert peak == 2
 
 
-async def test_peer_helper_type() -> None:
-    assert WirePeer  # keeps the helper import used for type readers
+async def test_disconnect_reasons_and_handlers_outliving_the_client(autojump_clock: Any) -> None:
+    """A client that goes away: "transport close"; its running handler may finish, its emits dropped."""
+    sio = make_server()
+    reasons: list[str] = []
+    finished = trio.Event()
+
+    @sio.event
+    async def slow(sid: str) -> str:
+        await trio.sleep(1)
+        await sio.emit("late", to=sid)  # dropped: the client is gone
+        finished.set()
+        return "done"
+
+    sio.on("disconnect", lambda sid, reason: reasons.append(reason))
+    async with running(sio) as app:
+        async with open_peer(app) as peer:
+            await peer.connect()
+            await peer.send(Packet(T.CONNECT))  # a second CONNECT to the same namespace is ignored
+            await peer.send(Packet(T.EVENT, data=["slow"], id=1))
+            await trio.sleep(0.1)
+        await finished.wait()
+        assert reasons == ["transport close"]

@@ -24,7 +24,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import trio
 
@@ -110,6 +110,12 @@ class Client:
         self._refused: dict[str, Any] = {}
 
     # ------------------------------------------------------------ handlers
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | None = None
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def on(self, event: str, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
     def on(self, event: str, handler: HandlerT | None = None, namespace: str | None = None) -> Any:
         """Register a handler: ``connect()``, ``connect_error(data)``, ``disconnect(reason)``, or an event.
 
@@ -125,13 +131,17 @@ class Client:
 
         return register if handler is None else register(handler)
 
+    @overload
+    def event(self, handler: None = None, namespace: str | None = None) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def event(self, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
     def event(self, handler: Any = None, namespace: str | None = None) -> Any:
         """``@sio.event`` registers a function under its own name."""
         if handler is not None and callable(handler):
             return self.on(handler.__name__, handler, namespace=namespace)
 
         def register(function: HandlerT) -> HandlerT:
-            return self.on(function.__name__, function, namespace=namespace)  # type: ignore[no-any-return]
+            return self.on(function.__name__, function, namespace=namespace)
 
         return register
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import trio
 
@@ -89,8 +89,16 @@ class Server:
         self._sockets: dict[str, ServerSocket] = {}
         #: namespace -> room -> sids (every socket is in the room named by its sid).
         self._rooms: dict[str, dict[str, set[str]]] = {}
+        #: namespace -> sids of the sockets connected (or connecting) to it.
+        self._namespace_sids: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------ handlers
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | None = None
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def on(self, event: str, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
     def on(self, event: str, handler: HandlerT | None = None, namespace: str | None = None) -> Any:
         """Register a handler for ``event`` in ``namespace`` (``"/"``); a decorator or a call.
 
@@ -110,13 +118,17 @@ class Server:
 
         return register if handler is None else register(handler)
 
+    @overload
+    def event(self, handler: None = None, namespace: str | None = None) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def event(self, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
     def event(self, handler: Any = None, namespace: str | None = None) -> Any:
         """``@sio.event`` registers a function under its own name; ``@sio.event(namespace="/x")`` too."""
         if handler is not None and callable(handler):
             return self.on(handler.__name__, handler, namespace=namespace)
 
         def register(function: HandlerT) -> HandlerT:
-            return self.on(function.__name__, function, namespace=namespace)  # type: ignore[no-any-return]
+            return self.on(function.__name__, function, namespace=namespace)
 
         return register
 
@@ -176,7 +188,8 @@ class Server:
         limiter = trio.Semaphore(self.max_concurrent_events)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._connect_deadline, client)
+                deadline = trio.CancelScope()
+                nursery.start_soon(self._connect_deadline, client, deadline)
                 try:
                     async for message in conn:
                         try:
@@ -193,13 +206,17 @@ class Server:
                     reason = conn.close_reason or "server disconnect"
                     for socket in list(client.sockets.values()):
                         await self._socket_gone(socket, reason)
-                    nursery.cancel_scope.cancel()
+                    # Event handlers still running may finish (their emits to this client are
+                    # dropped); the engine cancels them after its grace period.
+                    deadline.cancel()
         finally:
             client.sockets.clear()
 
-    async def _connect_deadline(self, client: EngineClient) -> None:
-        with trio.move_on_after(self.connect_timeout):
+    async def _connect_deadline(self, client: EngineClient, scope: trio.CancelScope) -> None:
+        with scope, trio.move_on_after(self.connect_timeout):
             await client.connected_once.wait()
+            return
+        if scope.cancelled_caught:
             return
         self.logger.info("closing session %s: no CONNECT within %ss", client.conn.sid, self.connect_timeout)
         await client.conn.aclose()
@@ -279,6 +296,7 @@ class Server:
         client.sockets[namespace] = socket
         self._sockets[sid] = socket
         self._rooms.setdefault(namespace, {})[sid] = {sid}
+        self._namespace_sids.setdefault(namespace, set()).add(sid)
         refusal: dict[str, Any] | None = None
         try:
             verdict = await self._trigger(namespace, "connect", sid, client.conn.environ, packet.data)
@@ -321,6 +339,7 @@ class Server:
         if socket.client.sockets.get(socket.namespace) is socket:
             del socket.client.sockets[socket.namespace]
         self._sockets.pop(socket.sid, None)
+        self._namespace_sids.get(socket.namespace, set()).discard(socket.sid)
         rooms = self._rooms.get(socket.namespace, {})
         for room in socket.rooms:
             members = rooms.get(room)
@@ -357,9 +376,7 @@ class Server:
     ) -> list[ServerSocket]:
         rooms = self._rooms.get(namespace, {})
         if to is None:
-            sids: Iterable[str] = [
-                sid for sid, socket in self._sockets.items() if socket.namespace == namespace
-            ]
+            sids: Iterable[str] = self._namespace_sids.get(namespace, ())
         else:
             names = [to] if isinstance(to, str) else list(to)
             if len(names) == 1:
