@@ -54,7 +54,7 @@ async def start_peer(serve_app: ServeApp, nursery: trio.Nursery) -> AsyncIterato
     for process in processes:
         assert process.stdin is not None
         await process.stdin.aclose()
-        with trio.move_on_after(5):
+        with trio.move_on_after(1):  # uvicorn waits for idle keep-alive connections: no need
             await process.wait()
         if process.returncode is None:
             process.kill()

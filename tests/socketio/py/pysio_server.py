@@ -65,6 +65,7 @@ def build() -> Any:
 async def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # before the port is announced: no refused connection while uvicorn starts
     config = uvicorn.Config(build(), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
