@@ -129,3 +129,19 @@ async def test_call_timeout_and_handler_ack(autojump_clock: Any) -> None:
         assert await client.call("silent", timeout=5) is None  # acked with no arguments
         with pytest.raises(socketio.TimeoutError):
             await client.call("unhandled", timeout=3)  # the server acks nothing
+
+
+async def test_client_connect_handler_may_call_the_server(autojump_clock: Any) -> None:
+    sio = make_server()
+    async with served(sio) as options, socketio.Client(**options) as client:
+        answers: list[Any] = []
+
+        @client.event
+        async def connect() -> None:
+            answers.append(await client.call("echo", "from connect", timeout=5))
+
+        await client.connect(URL, transports=["polling"])
+        with trio.fail_after(5):
+            while not answers:
+                await trio.sleep(0.01)
+        assert answers == ["from connect"]

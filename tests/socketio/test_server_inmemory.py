@@ -387,3 +387,56 @@ async def test_disconnect_reasons_and_handlers_outliving_the_client(autojump_clo
             await trio.sleep(0.1)
         await finished.wait()
         assert reasons == ["transport close"]
+
+
+async def test_slow_connect_handler_is_refused_after_its_timeout(autojump_clock: Any) -> None:
+    sio = make_server(connect_handler_timeout=2)
+
+    @sio.event
+    async def connect(sid: str, environ: Any) -> None:
+        await trio.sleep(100)
+
+    async with running(sio) as app, open_peer(app) as peer:
+        start = trio.current_time()
+        assert await peer.connect() == Packet(
+            T.CONNECT_ERROR, data={"message": "Connection rejected by server"}
+        )
+        assert 2 <= trio.current_time() - start < 3
+
+
+async def test_namespace_helpers_close_room_send_and_catch_all(autojump_clock: Any) -> None:
+    sio = make_server()
+    sids: list[str] = []
+
+    class Room(socketio.Namespace):
+        async def on_connect(self, sid: str, environ: Any) -> None:
+            sids.append(sid)
+            await self.enter_room(sid, "lobby")
+
+        async def on_leave(self, sid: str) -> list[str]:
+            await self.leave_room(sid, "lobby")
+            return self.rooms(sid)
+
+        async def on_ask(self, sid: str) -> Any:
+            return await self.call("q", "?", to=sid, timeout=5)
+
+    sio.register_namespace(Room("/r"))
+    seen: list[Any] = []
+    sio.on("*", lambda event, sid, *args: seen.append((event, args)) or "caught", namespace="/r")
+    async with running(sio) as app, open_peer(app) as peer:
+        await peer.connect("/r")
+        await sio.send("hi", room="lobby", namespace="/r")
+        assert await peer.receive() == Packet(T.EVENT, "/r", ["message", "hi"])
+        await sio.close_room("lobby", namespace="/r")
+        assert sio.rooms(sids[0], namespace="/r") == [sids[0]]
+        await peer.send(Packet(T.EVENT, "/r", ["other", 1], 5))
+        assert await peer.receive() == Packet(T.ACK, "/r", ["caught"], 5)
+        assert seen == [("other", (1,))]
+        await peer.send(Packet(T.EVENT, "/r", ["ask"], 6))
+        question = await peer.receive()
+        assert question.data == ["q", "?"]
+        await peer.send(Packet(T.ACK, "/r", ["!"], question.id))
+        assert await peer.receive() == Packet(T.ACK, "/r", ["!"], 6)
+        assert sio.rooms(sids[0]) == [sids[0]]  # sids are unique: the namespace may be left out
+        with pytest.raises(KeyError):
+            sio.rooms(sids[0], namespace="/")  # but when given, it must be the socket's

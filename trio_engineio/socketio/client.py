@@ -368,7 +368,7 @@ class Client:
             state.sid = str(data.get("sid", ""))
             state.connected = True
             state.outcome.set()
-            await self._trigger_safely(packet.namespace, "connect")
+            events.start_soon(self._trigger_safely, packet.namespace, "connect")  # it may call()
             early, state.early = state.early, []
             for event in early:
                 await limiter.acquire()

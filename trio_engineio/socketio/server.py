@@ -40,7 +40,9 @@ class Server:
 
     * ``connect_timeout``: seconds a client has to send its first CONNECT
       before its Engine.IO session is closed (the engine's own connect-handler
-      timeout is ``engineio_connect_timeout``).
+      timeout is ``engineio_connect_timeout``); a namespace ``connect`` handler
+      still running after ``connect_handler_timeout`` seconds refuses the
+      connection (it runs in the connection's reading task, so keep it short).
     * Limits per connection (hostile clients): ``max_namespaces`` namespace
       sockets, ``max_rooms`` rooms per socket (:meth:`enter_room` raises
       ``ValueError`` beyond), ``max_pending_calls`` :meth:`call` waiting per
@@ -58,6 +60,7 @@ class Server:
         *,
         connect_timeout: float = 45,
         engineio_connect_timeout: float = 10,
+        connect_handler_timeout: float = 10,
         max_namespaces: int = 100,
         max_rooms: int = 1000,
         max_pending_calls: int = 1000,
@@ -78,6 +81,7 @@ class Server:
             handler=self._serve_connection, connect_timeout=engineio_connect_timeout, **engine_options
         )
         self.connect_timeout = float(connect_timeout)
+        self.connect_handler_timeout = float(connect_handler_timeout)
         self.max_namespaces = max_namespaces
         self.max_rooms = max_rooms
         self.max_pending_calls = max_pending_calls
@@ -299,7 +303,11 @@ class Server:
         self._namespace_sids.setdefault(namespace, set()).add(sid)
         refusal: dict[str, Any] | None = None
         try:
-            verdict = await self._trigger(namespace, "connect", sid, client.conn.environ, packet.data)
+            verdict: Any = False
+            with trio.move_on_after(self.connect_handler_timeout) as timer:
+                verdict = await self._trigger(namespace, "connect", sid, client.conn.environ, packet.data)
+            if timer.cancelled_caught:
+                self.logger.warning("connect handler for %s timed out: refused", sid)
             if verdict is False:
                 refusal = {"message": "Connection rejected by server"}
         except ConnectionRefusedError as refused:
@@ -366,6 +374,7 @@ class Server:
 
     # ------------------------------------------------------------ sending
     def _socket(self, sid: str, namespace: str | None) -> ServerSocket:
+        """The socket ``sid`` (unique across namespaces); ``namespace``, when given, must be its own."""
         socket = self._sockets.get(sid)
         if socket is None or (namespace is not None and socket.namespace != (namespace or "/")):
             raise KeyError(f"no socket {sid!r} in namespace {namespace or '/'!r}")
