@@ -19,6 +19,10 @@ from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_websocket
 URL = "/socket.io/?EIO=4&transport=websocket"
 
 
+class EngineClosed(Exception):
+    """The server sent the Engine.IO CLOSE packet."""
+
+
 class WirePeer:
     """One in-memory websocket session speaking Socket.IO."""
 
@@ -48,6 +52,8 @@ class WirePeer:
             elif frame == "2":
                 await self.ws.send("3")
                 continue
+            elif frame == "1":
+                raise EngineClosed
             elif frame.startswith("4"):
                 packet = self.decoder.feed(frame[1:])
             else:
