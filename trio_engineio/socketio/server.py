@@ -507,6 +507,10 @@ class Server:
             await self.leave_room(sid, room, namespace)
         await trio.lowlevel.checkpoint()
 
+    def participants(self, room: str, namespace: str | None = None) -> list[str]:
+        """The sids in ``room`` of ``namespace`` (``"/"``) on this server."""
+        return sorted(self._rooms.get(namespace or "/", {}).get(room, ()))
+
     def rooms(self, sid: str, namespace: str | None = None) -> list[str]:
         """The rooms ``sid`` is in (its own sid first)."""
         socket = self._socket(sid, namespace)
