@@ -145,3 +145,20 @@ async def test_client_connect_handler_may_call_the_server(autojump_clock: Any) -
             while not answers:
                 await trio.sleep(0.01)
         assert answers == ["from connect"]
+
+
+async def test_connect_wait_timeout(autojump_clock: Any) -> None:
+    sio = make_server()
+
+    @sio.event
+    async def connect(sid: str, environ: Any) -> None:
+        await trio.sleep(8)  # under the server's connect_handler_timeout (10 s)
+
+    async with served(sio) as options, socketio.Client(**options) as client:
+        start = trio.current_time()
+        with pytest.raises(socketio.TimeoutError):
+            await client.connect(URL, transports=["polling"], wait_timeout=2)
+        assert 2 <= trio.current_time() - start < 3
+        assert not client.connected
+        await client.connect(URL, transports=["polling"])  # may try again
+        assert client.connected

@@ -211,8 +211,12 @@ class Client:
         namespaces: Sequence[str] | None = None,
         socketio_path: str = "socket.io",
         headers: dict[str, str] | None = None,
+        wait_timeout: float = 10,
     ) -> None:
         """Connect to ``url`` and to every namespace; return once each one answered.
+
+        Raises :class:`~trio_engineio.socketio.TimeoutError` when the namespaces
+        have not all answered within ``wait_timeout`` seconds.
 
         ``namespaces`` defaults to those with handlers (``["/"]`` if none).
         ``auth`` is a dict sent with every CONNECT, or a (sync or async)
@@ -236,10 +240,14 @@ class Client:
             options["headers"] = headers
         self._finished = trio.Event()
         try:
-            await self._nursery.start(self._run, url, auth, transports, socketio_path, options)
+            with trio.move_on_after(wait_timeout) as waited:
+                await self._nursery.start(self._run, url, auth, transports, socketio_path, options)
         except BaseException:
             self._finished.set()
             raise
+        if waited.cancelled_caught:
+            self._finished.set()
+            raise TimeoutError(f"the namespaces did not all answer within {wait_timeout}s")
 
     async def _run(
         self,
