@@ -59,6 +59,9 @@ async def test_sigterm_closes_sessions_gracefully(start_example: StartExample) -
             # closes the probing socket without a CLOSE (documented race).
             while conn.transport != "websocket":
                 await trio.sleep(0.01)
+            # The client has sent 5; an echo over the websocket shows the server applied it.
+            await conn.send("upgraded?")
+            assert await conn.receive() == "upgraded?"
             assert await server.stop() == 0
             assert [message async for message in conn] == []
         assert conn.close_reason == "server disconnect"

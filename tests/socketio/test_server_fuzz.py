@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import trio
-from wire import EngineClosed, open_peer
+from sio_wire import EngineClosed, open_peer
 
 from trio_engineio import socketio
 from trio_engineio.socketio.protocol import Packet, PacketType

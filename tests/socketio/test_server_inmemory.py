@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import trio
-from wire import nothing_for, open_peer
+from sio_wire import nothing_for, open_peer
 
 from trio_engineio import socketio
 from trio_engineio.socketio.protocol import MAX_ACK_ID, Packet, PacketType
