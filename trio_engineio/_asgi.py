@@ -203,11 +203,7 @@ class ASGIApp:
             if query.sid is None:
                 await self._polling.handshake(scope, send, extra)
                 return None
-            conn = server._sessions.get(query.sid)
-            if conn is not None:
-                conn._apply_overdue()
-            if conn is None:
-                raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
+            conn = server._session_for_request(query.sid)
             method = scope["method"]
             await conn._settle_upgrade()
             if method == "GET":

@@ -207,12 +207,9 @@ class WebSocketHandler:
                 refusal = await server._open_session(conn)
             else:
                 refusal = None
-                existing = server._sessions.get(query.sid)
-                if existing is not None:
-                    existing._apply_overdue()
-                if existing is None or existing.closed:
+                conn = server._session_for_request(query.sid)
+                if conn.closed:
                     raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
-                conn = existing
                 try:
                     conn._core.start_upgrade(trio.current_time())
                 except TransportTaken as exc:

@@ -26,7 +26,7 @@ __all__ = ["SLOT", "HeartbeatScheduler"]
 #: share one wake-up of the scheduler (a PING may go out up to this much late). One
 #: millisecond: a client cannot observe the lateness (the reference server is as
 #: exact), and a request that finds a deadline passed applies it at once anyway
-#: (``Connection._apply_overdue``).
+#: (``Server._session_for_request``).
 SLOT = 0.001
 
 

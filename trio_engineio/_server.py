@@ -678,6 +678,19 @@ class Server:
             else:
                 conn.close(CloseReason.SERVER_DISCONNECT)
 
+    def _session_for_request(self, sid: str) -> Connection:
+        """The session a request names, with any deadline that has passed applied first.
+
+        Raises a 400 :class:`RequestRejected` (code 1) for an unknown sid. The
+        heartbeat scheduler serves deadlines up to one slot late; a request must
+        not find alive a session the reference server would already have closed.
+        """
+        conn = self._sessions.get(sid)
+        if conn is None:
+            raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {sid!r}")
+        conn._apply_overdue()
+        return conn
+
     def _refuse_misrouted(self, sid: str) -> None:
         """Raise a 400 :class:`RequestRejected` (logged, counted) if ``sid`` names another node.
 

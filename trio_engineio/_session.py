@@ -780,11 +780,7 @@ class Connection:
             await self._wait_changed()
 
     def _apply_overdue(self) -> None:
-        """A request of this session arrived: act on a deadline that has passed but not fired yet.
-
-        The scheduler serves deadlines up to one ``SLOT`` late; a request must not
-        find alive a session the reference would already have closed.
-        """
+        """Act now on a deadline that has passed but that the scheduler has not served yet."""
         now = trio.current_time()
         if not self._core.closed and self._core.next_deadline() <= now:
             self._on_deadline(now)
