@@ -15,10 +15,6 @@ I4 decision: a request with both framing headers is refused with 400 and
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
-import struct
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +36,7 @@ from bi_harness import (
     ws_receive,
     ws_scope,
 )
+from raw_socket import frame, read_to_eof, read_until, rst, ws_request
 
 from trio_engineio.testing import TestWebSocket, open_websocket
 
@@ -325,47 +322,6 @@ async def test_i4_websocket_request_with_both_framing_headers_is_400_and_closes(
 # ------------------------------------------------------------------- over real hypercorn
 
 QUICK = 15
-
-
-def ws_request(eng: RealEngine, query: str) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET /engine.io/?{query} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{eng.port}\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
-def frame(payload: bytes) -> bytes:
-    """A masked text frame, as a client sends it."""
-    mask = os.urandom(4)
-    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-async def read_until(stream: trio.SocketStream, marker: bytes, received: bytes = b"") -> bytes:
-    while marker not in received:
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
-
-
-async def read_to_eof(stream: trio.SocketStream) -> bytes:
-    received = b""
-    try:
-        while chunk := await stream.receive_some(65536):
-            received += chunk
-    except trio.BrokenResourceError:
-        pass
-    return received
-
-
-def rst(stream: trio.SocketStream) -> None:
-    """Close with a TCP RST (SO_LINGER 0) instead of a FIN."""
-    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    stream.socket.close()
 
 
 def partial_post(eng: RealEngine, sid: str) -> bytes:
