@@ -17,11 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import signal
-import socket
 import struct
-import subprocess
-import sys
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -38,6 +34,7 @@ import trio
 import wsproto
 import wsproto.events
 from bi_harness import RealEngine, open_packet, real_engine
+from hypercorn_cli import run_hypercorn_cli
 from wsproto.extensions import PerMessageDeflate
 
 import trio_engineio
@@ -234,19 +231,6 @@ async def test_i1_upstream_h2_body_after_an_early_answer_stops_serve(monkeypatch
             raise AssertionError("hypercorn survived: drop ContainedH2Protocol (and see ContainedTCPServer)")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def hypercorn_command() -> str:
-    beside = Path(sys.executable).with_name("hypercorn")
-    if not beside.exists():
-        pytest.skip("the hypercorn command is not installed beside this Python")
-    return str(beside)
-
-
 GUARD_ONLY_APP = """
 from examples.echo_server import app
 from trio_engineio import _hypercorn
@@ -267,49 +251,24 @@ async def test_i1_hypercorn_command_line_survives_h2_body_after_an_early_answer(
     if containments == "connection-guard-only":
         (tmp_path / "guard_only_app.py").write_text(GUARD_ONLY_APP)
         app = f"{tmp_path / 'guard_only_app.py'}:app"
-    port = free_port()
     log = tmp_path / "hypercorn.log"
-    command = [hypercorn_command(), "--worker-class", "trio", app, "--bind", f"127.0.0.1:{port}"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with log.open("wb") as output:
-        process = await trio.lowlevel.open_process(
-            command,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with trio.fail_after(QUICK):
-            async with httpx.AsyncClient(timeout=5) as http:
-                while True:
-                    assert process.returncode is None, log.read_text()
-                    try:
-                        await http.get(f"http://127.0.0.1:{port}/")
-                        break
-                    except httpx.TransportError:
-                        await trio.sleep(0.05)
-                async with h2_client("127.0.0.1", port) as client:
-                    assert await answered_early_then_more_body(client, "/nowhere") == 404
-                    if containments == "all":  # the same connection serves on
-                        stream_id = await client.request("GET", "/engine.io/?EIO=4&transport=polling")
-                        assert (await client.response(stream_id))[0] == 200
-                    else:  # the KeyError ended this connection, and only it
-                        assert await client.closed()
-                response = await http.get(f"http://127.0.0.1:{port}/engine.io/?EIO=4&transport=polling")
-                assert response.status_code == 200, response.text
-                assert process.returncode is None
-    finally:
-        with trio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                with trio.move_on_after(10):
-                    await process.wait()
-            if process.returncode is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+    with trio.fail_after(QUICK):
+        async with (
+            run_hypercorn_cli(app, cwd=REPO, log=log, env=env) as served,
+            httpx.AsyncClient(timeout=5) as http,
+        ):
+            async with h2_client("127.0.0.1", served.port) as client:
+                assert await answered_early_then_more_body(client, "/nowhere") == 404
+                if containments == "all":  # the same connection serves on
+                    stream_id = await client.request("GET", "/engine.io/?EIO=4&transport=polling")
+                    assert (await client.response(stream_id))[0] == 200
+                else:  # the KeyError ended this connection, and only it
+                    assert await client.closed()
+            response = await http.get(f"{served.url}/engine.io/?EIO=4&transport=polling")
+            assert response.status_code == 200, response.text
+            assert served.process.returncode is None
+    process = served.process
     text = log.read_text(errors="replace")
     assert process.returncode == 0, text
     assert text.count("hypercorn failed on one connection") == (containments == "connection-guard-only"), text

@@ -20,11 +20,6 @@ memory (:func:`test_ping_never_early_and_timeout_on_the_dot`).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,6 +27,7 @@ import httpx
 import pytest
 import trio
 import trio_websocket
+from hypercorn_cli import run_hypercorn_cli
 from wire import Endpoint, handshake, open_ws, ws_closed_code, ws_messages
 
 import trio_engineio
@@ -46,48 +42,12 @@ AT_ONCE = 10
 HERE = Path(__file__).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def endpoint(tmp_path: Path) -> AsyncIterator[Endpoint]:
     """``reference_app:app`` under the hypercorn command line; its log must show no traceback."""
-    port = free_port()
     log = tmp_path / "hypercorn.log"
-    command = [
-        str(Path(sys.executable).with_name("hypercorn")),
-        *("--worker-class", "trio", "reference_app:app", "--bind", f"127.0.0.1:{port}"),
-    ]
-    with log.open("wb") as output:
-        process = await trio.lowlevel.open_process(
-            command,
-            cwd=HERE,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        with trio.fail_after(20):
-            while True:
-                try:
-                    await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    assert process.returncode is None, log.read_text()
-                    await trio.sleep(0.05)
-        yield Endpoint(f"http://127.0.0.1:{port}")
-    finally:
-        with trio.CancelScope(shield=True):
-            process.send_signal(signal.SIGTERM)
-            with trio.move_on_after(10):
-                await process.wait()
-            if process.returncode is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+    async with run_hypercorn_cli("reference_app:app", cwd=HERE, log=log) as served:
+        yield Endpoint(served.url)
     assert "Traceback" not in log.read_text(errors="replace")
 
 
