@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from trio_engineio.socketio.protocol import (
     MAX_ACK_ID,
+    MAX_ATTACHMENTS,
     AttachmentError,
     Decoder,
     InvalidAckId,
@@ -102,13 +103,14 @@ json_values = st.recursive(
     ack_id=st.none() | st.integers(0, MAX_ACK_ID),
 )
 def test_event_round_trip(name: str, args: list[Any], namespace: str, ack_id: int | None) -> None:
-    messages = encode(Packet(T.EVENT, namespace, [name, *args], ack_id))
-    if len(messages) - 1 > Decoder().max_attachments:
-        # More binary values than the decoder takes from a peer: refused, never half-decoded.
-        with pytest.raises(LimitExceeded):
-            decode_all(messages)
+    packet = Packet(T.EVENT, namespace, [name, *args], ack_id)
+    binary_values = len(encode(packet, max_attachments=None)) - 1
+    if binary_values > Decoder().max_attachments:
+        # More binary values than a decoder takes: the encoder refuses to send the packet.
+        with pytest.raises(ValueError, match="binary values in one packet"):
+            encode(packet)
         return
-    [packet] = decode_all(messages)
+    [packet] = decode_all(encode(packet))
     assert packet.is_event
     assert packet.namespace == namespace
     assert packet.id == ack_id
@@ -203,6 +205,18 @@ def test_size_limit_counts_attachments() -> None:
 
 def test_zero_attachments_binary_completes_at_once() -> None:
     assert decode_all(['50-["x",1]']) == [Packet(T.BINARY_EVENT, data=["x", 1])]
+
+
+def test_encode_refuses_more_attachments_than_a_decoder_takes() -> None:
+    ten = Packet(T.EVENT, data=["x", *[bytes([i]) for i in range(MAX_ATTACHMENTS)]])
+    assert decode_all(encode(ten)) == [Packet(T.BINARY_EVENT, data=ten.data)]
+    eleven = Packet(T.ACK, data=[{"k": [b"a"] * (MAX_ATTACHMENTS + 1)}], id=3)
+    with pytest.raises(ValueError, match="11 binary values in one packet"):
+        encode(eleven)
+    unlimited = encode(eleven, max_attachments=None)
+    with pytest.raises(LimitExceeded):  # what a peer would have done with it
+        decode_all(unlimited)
+    assert len(encode(eleven, max_attachments=11)) == 12
 
 
 def test_encode_refuses_bad_packets() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .codec import (
     MAX_ACK_ID,
+    MAX_ATTACHMENTS,
     AttachmentError,
     Decoder,
     InvalidAckId,
@@ -24,6 +25,7 @@ from .codec import (
 
 __all__ = [
     "MAX_ACK_ID",
+    "MAX_ATTACHMENTS",
     "AttachmentError",
     "Decoder",
     "InvalidAckId",

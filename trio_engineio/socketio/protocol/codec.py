@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "MAX_ACK_ID",
+    "MAX_ATTACHMENTS",
     "AttachmentError",
     "Decoder",
     "InvalidAckId",
@@ -38,6 +39,9 @@ __all__ = [
 #: The largest ack id accepted (JavaScript's ``Number.MAX_SAFE_INTEGER``).
 MAX_ACK_ID = 2**53 - 1
 _MAX_ACK_DIGITS = len(str(MAX_ACK_ID))
+#: Binary attachments per packet that :class:`Decoder` accepts and :func:`encode` produces
+#: by default (socket.io-parser's limit).
+MAX_ATTACHMENTS = 10
 _DIGITS = frozenset("0123456789")
 
 
@@ -132,14 +136,20 @@ def _extract_binary(value: Any, attachments: list[bytes], depth: int, max_depth:
 
 
 def encode(
-    packet: Packet, *, dumps: Callable[[Any], str] = _dumps_compact, max_depth: int = 100
+    packet: Packet,
+    *,
+    dumps: Callable[[Any], str] = _dumps_compact,
+    max_depth: int = 100,
+    max_attachments: int | None = MAX_ATTACHMENTS,
 ) -> list[str | bytes]:
     """The Engine.IO messages carrying ``packet``: one text message, then its attachments.
 
     An EVENT or ACK whose data holds ``bytes`` (at any depth, in lists, tuples
     or dicts) is sent as BINARY_EVENT / BINARY_ACK with placeholders. Raises
-    ``ValueError`` for an EVENT without a string name, an ack id out of range
-    or a payload nested deeper than ``max_depth``.
+    ``ValueError`` for an EVENT without a string name, an ack id out of range,
+    a payload nested deeper than ``max_depth``, or more than ``max_attachments``
+    binary values (:data:`MAX_ATTACHMENTS`, what a peer's decoder accepts;
+    ``None``: no limit), so that a packet the peer would refuse is never sent.
     """
     kind = packet.type
     data = packet.data
@@ -150,6 +160,11 @@ def encode(
         if packet.is_event and (not data or not isinstance(data[0], str)):
             raise ValueError("EVENT data must start with the event name (a str)")
         data = _extract_binary(data, attachments, 0, max_depth)
+        if max_attachments is not None and len(attachments) > max_attachments:
+            raise ValueError(
+                f"{len(attachments)} binary values in one packet; a Socket.IO decoder accepts at most"
+                f" {max_attachments} (send them in several events, or join them into one bytes value)"
+            )
         if attachments:
             kind = PacketType.BINARY_EVENT if packet.is_event else PacketType.BINARY_ACK
         elif kind in _BINARY_TYPES:
@@ -198,7 +213,7 @@ class Decoder:
     def __init__(
         self,
         *,
-        max_attachments: int = 10,
+        max_attachments: int = MAX_ATTACHMENTS,
         max_depth: int = 32,
         max_bytes: int | None = None,
         max_namespace_length: int = 256,
