@@ -60,7 +60,7 @@ async def run_ours(a: argparse.Namespace) -> dict[str, Any]:
     try:
         from trio_engineio import open_client
     except ImportError:  # not exported yet while the client is being finished
-        from trio_engineio._client_connection import open_client
+        from trio_engineio.client.connection import open_client
 
     meter = Meter(a.warmup, a.duration)
     async with open_client(a.url, transports=[a.transport]) as conn:

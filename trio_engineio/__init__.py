@@ -11,10 +11,6 @@ The sans-I/O core is public as :mod:`trio_engineio.protocol`.
 
 from __future__ import annotations
 
-from ._asgi import ASGIApp
-from ._bus import Bus, BusStatistics, Emitter, RedisBus, open_emitter
-from ._client_connection import ClientConnection, open_client
-from ._client_events import Client
 from ._exceptions import (
     ConnectionClosed,
     ConnectionRejected,
@@ -22,11 +18,15 @@ from ._exceptions import (
     EngineIOError,
     HandshakeFailed,
 )
-from ._serve import EngineIOConfig, serve
-from ._server import ConnectionRefusedError, DisconnectReason, Server, ServerStatistics
-from ._session import Connection, SessionStatistics
 from ._version import __version__
+from .bus import Bus, BusStatistics, Emitter, RedisBus, open_emitter
+from .client.connection import ClientConnection, open_client
+from .client.events import Client
 from .protocol.reasons import CloseInfo, CloseReason
+from .server.asgi import ASGIApp
+from .server.connection import Connection, SessionStatistics
+from .server.serve import EngineIOConfig, serve
+from .server.server import ConnectionRefusedError, DisconnectReason, Server, ServerStatistics
 
 __all__ = [
     "ASGIApp",

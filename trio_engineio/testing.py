@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from ._bus.memory import MemoryBus
+from .bus.memory import MemoryBus
 
 __all__ = [
     "MemoryBus",

@@ -26,7 +26,7 @@ from bi_harness import (
     ws_close_code,
 )
 
-from trio_engineio._asgi_polling import _disconnect_reported
+from trio_engineio.server.polling import _disconnect_reported
 from trio_engineio.testing import open_websocket
 
 TEXT = (b"content-type", b"text/plain;charset=UTF-8")

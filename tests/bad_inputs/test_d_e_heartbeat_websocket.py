@@ -19,7 +19,7 @@ from bi_harness import (
 )
 
 import trio_engineio
-from trio_engineio._heartbeats import SLOT
+from trio_engineio.server.heartbeats import SLOT
 from trio_engineio.testing import TestWebSocket, WebSocketClosed, WebSocketRejected, open_websocket
 
 

@@ -1,4 +1,4 @@
-"""Containments of hypercorn's bugs (``trio_engineio/_hypercorn.py``), over real hypercorn on loopback.
+"""Containments of hypercorn's bugs (``trio_engineio/server/hypercorn_adapter.py``), over real hypercorn on loopback.
 
 Each row has a test that the containment holds and an ``upstream`` variant that
 runs the same attack with the containment taken out and asserts the bug is still
@@ -38,7 +38,7 @@ from hypercorn_cli import run_hypercorn_cli
 from wsproto.extensions import PerMessageDeflate
 
 import trio_engineio
-from trio_engineio import _hypercorn
+from trio_engineio.server import hypercorn_adapter as _hypercorn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -233,7 +233,7 @@ async def test_i1_upstream_h2_body_after_an_early_answer_stops_serve(monkeypatch
 
 GUARD_ONLY_APP = """
 from examples.echo_server import app
-from trio_engineio import _hypercorn
+from trio_engineio.server import hypercorn_adapter as _hypercorn
 
 _hypercorn.install()
 for containment in _hypercorn.CONTAINMENTS:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import trio
 
-from trio_engineio._bus import BusMessage
+from trio_engineio.bus import BusMessage
 
 #: How long a helper waits before failing the test (virtual seconds under autojump_clock).
 WAIT_CAP = 30

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import trio_engineio
-from trio_engineio._bus import (
+from trio_engineio.bus import (
     Bus,
     BusBroadcast,
     BusDisconnect,
@@ -30,7 +30,7 @@ from trio_engineio._bus import (
     node_of,
     open_bus_link,
 )
-from trio_engineio._bus.envelope import VERSION, InvalidEnvelope, decode, encode
+from trio_engineio.bus.envelope import VERSION, InvalidEnvelope, decode, encode
 from trio_engineio.testing import MemoryBus
 
 from .helpers import Inbox, until

@@ -19,8 +19,8 @@ import pytest
 import trio
 
 import trio_engineio
-from trio_engineio._bus import BusBroadcast, BusDisconnect, BusLink, BusSend, open_bus_link
-from trio_engineio._bus.envelope import encode
+from trio_engineio.bus import BusBroadcast, BusDisconnect, BusLink, BusSend, open_bus_link
+from trio_engineio.bus.envelope import encode
 
 from .conftest import RedisServer
 from .helpers import Inbox, until

@@ -10,7 +10,7 @@ from client_helpers import Client, PeerFactory
 from fake_server import FakeEngineIO, serve_fake
 
 from trio_engineio import ConnectionClosed, ConnectionRejected
-from trio_engineio._client_common import EngineURL, websocket_ssl_context
+from trio_engineio.client.common import EngineURL, websocket_ssl_context
 
 
 async def test_client_handlers_sync_and_async(js_server: PeerFactory) -> None:

@@ -22,8 +22,8 @@ import trio
 from client_helpers import open_client, open_socket_count
 
 from trio_engineio import ConnectionClosed
-from trio_engineio._client_common import EngineURL
-from trio_engineio._client_polling import PollingTransport
+from trio_engineio.client.common import EngineURL
+from trio_engineio.client.polling import PollingTransport
 
 OPEN = (
     b"0"

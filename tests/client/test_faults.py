@@ -449,7 +449,7 @@ async def test_h7_a_refused_upgrade_racing_a_cancellation_does_not_escape(
     """
     import trio_websocket
 
-    from trio_engineio import _client_websocket
+    from trio_engineio.client import websocket as _client_websocket
 
     async def connect_refused_while_cancelled(nursery: trio.Nursery, *args: object) -> None:
         async def reader() -> None:

@@ -23,7 +23,7 @@ import pytest
 import trio
 
 import trio_engineio
-from trio_engineio import _session
+from trio_engineio.server import connection as _session
 
 _BAD_INPUTS = str(Path(__file__).resolve().parent.parent / "bad_inputs")
 if _BAD_INPUTS not in sys.path:

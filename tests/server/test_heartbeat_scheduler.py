@@ -14,7 +14,7 @@ import random
 import trio
 import trio.testing
 
-from trio_engineio._heartbeats import SLOT, HeartbeatScheduler
+from trio_engineio.server.heartbeats import SLOT, HeartbeatScheduler
 
 
 class FakeConn:

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 import trio_engineio
-from trio_engineio._serve import build_config
+from trio_engineio.server.serve import build_config
 
 needs_user_timeout = pytest.mark.skipif(
     not hasattr(socket, "TCP_USER_TIMEOUT"), reason="TCP_USER_TIMEOUT is Linux-only"

@@ -574,7 +574,7 @@ async def test_send_is_a_cancellation_point_and_never_starves_other_tasks(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     """send() queues without a scheduler trip, but yields at least every SEND_YIELD_EVERY."""
-    from trio_engineio._session import SEND_YIELD_EVERY
+    from trio_engineio.server.connection import SEND_YIELD_EVERY
 
     async with running(ping_interval=100, ping_timeout=100) as (server, _, http):
         sid = (await handshake(http))["sid"]
@@ -668,7 +668,7 @@ async def test_websocket_push_only_handler_still_sees_pongs_and_the_close(
             with trio.fail_after(1):
                 while not closed_at:
                     await trio.sleep(0.001)
-        from trio_engineio._session import PULL_HANDOVER_DELAY
+        from trio_engineio.server.connection import PULL_HANDOVER_DELAY
 
         assert closed_at[0] - sent_close_at <= PULL_HANDOVER_DELAY + 0.01
         assert server.statistics().sessions == 0
@@ -806,8 +806,8 @@ async def test_websocket_on_other_asgi_servers_the_request_task_reads(autojump_c
 async def test_a_handler_that_ignores_the_close_is_cancelled_after_its_grace(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    from trio_engineio._heartbeats import SLOT
-    from trio_engineio._session import HANDLER_CLOSE_GRACE
+    from trio_engineio.server.connection import HANDLER_CLOSE_GRACE
+    from trio_engineio.server.heartbeats import SLOT
 
     ended: list[float] = []
     disconnected: list[float] = []

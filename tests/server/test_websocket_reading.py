@@ -42,7 +42,7 @@ import trio
 
 import trio_engineio
 from trio_engineio import ConnectionClosed
-from trio_engineio._session import HANDLER_CLOSE_GRACE, PULL_HANDOVER_DELAY
+from trio_engineio.server.connection import HANDLER_CLOSE_GRACE, PULL_HANDOVER_DELAY
 from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_websocket
 
 _BAD_INPUTS = str(Path(__file__).resolve().parents[1] / "bad_inputs")

@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_SID_LENGTH",
+    "SID_CHARS",
     "EngineQuery",
     "ErrorCode",
     "RequestRejected",
@@ -26,6 +27,9 @@ __all__ = [
 MAX_QUERY_LENGTH = 16 * 1024
 #: Longest session id accepted in a query.
 MAX_SID_LENGTH = 128
+
+#: The characters a session id may use (URL-safe, and plain in JSON).
+SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 class ErrorCode(enum.IntEnum):
@@ -100,7 +104,7 @@ _SID_LESS = {t: EngineQuery(transport=t, sid=None, eio=4) for t in ("polling", "
 #: Handshake query strings already accepted (small, and cleared when full).
 _ACCEPTED: dict[bytes, EngineQuery] = {}
 _ENGINE_KEYS = frozenset((b"EIO", b"transport", b"sid", b"j"))
-_SID_ALLOWED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_SID_ALLOWED = frozenset(ord(c) for c in SID_CHARS)
 
 
 def parse_query(raw: bytes, *, transports: frozenset[str] | set[str] | tuple[str, ...]) -> EngineQuery:

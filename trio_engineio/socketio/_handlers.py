@@ -1,14 +1,92 @@
-"""Calling application handlers: arity-tolerant, sync or async, ack values as argument lists."""
+"""Application handlers: registering them (``on``/``event``, shared by server and client) and
+calling them (arity-tolerant, sync or async, ack values as argument lists)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from .._callables import call_maybe_async, positional_arity
 
-__all__ = ["ack_arguments", "ack_result", "call_handler", "emit_arguments"]
+__all__ = [
+    "RESERVED_EVENTS",
+    "HandlerRegistry",
+    "HandlerT",
+    "ack_arguments",
+    "ack_result",
+    "call_handler",
+    "check_event_name",
+    "emit_arguments",
+]
+
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+
+#: Event names applications cannot emit (they mean something to the clients).
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+
+
+def check_event_name(event: str) -> None:
+    """Refuse (``ValueError``) an event name an application may not emit."""
+    if event in RESERVED_EVENTS:
+        raise ValueError(f"{event!r} is a reserved event name: it cannot be emitted")
+
+
+class HandlerRegistry:
+    """``on()`` and ``event()``: handlers by namespace and event name (``self.handlers``).
+
+    The server and the client register handlers the same way; what a handler
+    receives is described by each class.
+    """
+
+    #: Namespace -> event name -> handler.
+    handlers: dict[str, dict[str, Callable[..., Any]]]
+
+    def _register_handler(
+        self, event: str, handler: Callable[..., Any], namespace: str | re.Pattern[str] | None
+    ) -> None:
+        if not isinstance(namespace, str | None):
+            raise TypeError(f"a namespace name is a str, not {type(namespace).__name__}")
+        self.handlers.setdefault(namespace or "/", {})[event] = handler
+
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | re.Pattern[str] | None = None
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def on(self, event: str, handler: HandlerT, namespace: str | re.Pattern[str] | None = None) -> HandlerT: ...
+    def on(self, event: str, handler: HandlerT | None = None, namespace: str | re.Pattern[str] | None = None) -> Any:
+        """Register ``handler`` for ``event`` in ``namespace`` (``"/"``): ``@sio.on("x")`` or a call.
+
+        ``"*"`` as the event catches events with no handler of their own (the
+        event name comes first in its arguments). Handlers may be plain or
+        coroutine functions and may take fewer trailing arguments than given.
+        """
+
+        def register(function: HandlerT) -> HandlerT:
+            self._register_handler(event, function, namespace)
+            return function
+
+        return register if handler is None else register(handler)
+
+    @overload
+    def event(
+        self, handler: None = None, namespace: str | re.Pattern[str] | None = None
+    ) -> Callable[[HandlerT], HandlerT]: ...
+    @overload
+    def event(self, handler: HandlerT, namespace: str | re.Pattern[str] | None = None) -> HandlerT: ...
+    def event(self, handler: Any = None, namespace: str | re.Pattern[str] | None = None) -> Any:
+        """``@sio.event`` registers a function under its own name; ``@sio.event(namespace="/x")`` too."""
+        if handler is not None and callable(handler):
+            return self.on(handler.__name__, handler, namespace=namespace)
+
+        def register(function: HandlerT) -> HandlerT:
+            return self.on(function.__name__, function, namespace=namespace)
+
+        return register
 
 
 async def call_handler(handler: Callable[..., Any], *args: Any) -> Any:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._asgi import ASGIApp as EngineASGIApp
-from .._asgi import ASGIApplication, Hook, StaticFiles
+from ..server.asgi import ASGIApp as EngineASGIApp
+from ..server.asgi import ASGIApplication, Hook, StaticFiles
 from .server import Server
 
 __all__ = ["ASGIApp"]

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._asgi_polling import cookie_header, unauthorized_body
-from ._http import ASGIReceive, ASGISend, Headers, shared_channel
-from ._session import WRITER_DIRECT, WRITER_DIRECT_AWAITED, WRITER_IDLE, WRITER_TRANSPORT
-from .protocol.errors import ParseError, RemoteProtocolError, TransportTaken
-from .protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
-from .protocol.packets import Packet, PacketType, decode_frame, encode_frame
-from .protocol.query import EngineQuery, ErrorCode, RequestRejected
-from .protocol.reasons import CloseReason
+from ..protocol.errors import ParseError, RemoteProtocolError, TransportTaken
+from ..protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
+from ..protocol.packets import Packet, PacketType, decode_frame, encode_frame
+from ..protocol.query import EngineQuery, ErrorCode, RequestRejected
+from ..protocol.reasons import CloseReason
+from .connection import WRITER_DIRECT, WRITER_DIRECT_AWAITED, WRITER_IDLE, WRITER_TRANSPORT
+from .http import ASGIReceive, ASGISend, Headers, shared_channel
+from .polling import cookie_header, unauthorized_body
 
 if TYPE_CHECKING:
-    from ._server import Server
-    from ._session import Connection
+    from .connection import Connection
+    from .server import Server
 
 __all__ = ["WebSocketHandler", "reject_websocket"]
 

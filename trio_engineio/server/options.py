@@ -6,19 +6,14 @@ import json as _json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from .._json import JSONModule
+from ..bus.messages import check_node_id
 
 __all__ = ["JSONModule", "OriginPolicy", "ServerOptions"]
 
 VALID_TRANSPORTS = ("polling", "websocket")
-
-
-class JSONModule(Protocol):
-    """What the ``json`` option must provide (the stdlib module fits)."""
-
-    def dumps(self, obj: Any, /, *args: Any, **kwargs: Any) -> str: ...
-
-    def loads(self, s: str | bytes, /, *args: Any, **kwargs: Any) -> Any: ...
 
 
 #: ``None`` (same origin), ``"*"`` (any), a list of origins (``[]``: no CORS handling at
@@ -147,9 +142,6 @@ class ServerOptions:
 
 
 def _node_id(node_id: str | None) -> str | None:
-    # Imported here: the bus package imports this module (JSONModule).
-    from ._bus.messages import check_node_id
-
     return None if node_id is None else check_node_id(node_id)
 
 

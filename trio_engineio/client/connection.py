@@ -40,7 +40,15 @@ from typing import Any
 import httpx
 import trio
 
-from ._client_common import (
+from .._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
+from .._starting import started_then_shield
+from ..protocol.client_session import ClientSession
+from ..protocol.errors import HandshakeError, LocalProtocolError
+from ..protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted
+from ..protocol.handshake import Handshake
+from ..protocol.packets import encode_payload
+from ..protocol.reasons import CloseInfo, CloseReason
+from .common import (
     EngineURL,
     Notifier,
     SSLOption,
@@ -48,16 +56,8 @@ from ._client_common import (
     single_exception,
     websocket_ssl_context,
 )
-from ._client_polling import PollingTransport
-from ._client_websocket import WebSocketTransport
-from ._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
-from ._starting import started_then_shield
-from .protocol.client_session import ClientSession
-from .protocol.errors import HandshakeError, LocalProtocolError
-from .protocol.events import Event, MessageReceived, SessionClosed, UpgradeAborted
-from .protocol.handshake import Handshake
-from .protocol.packets import encode_payload
-from .protocol.reasons import CloseInfo, CloseReason
+from .polling import PollingTransport
+from .websocket import WebSocketTransport
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]

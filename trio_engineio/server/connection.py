@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._environ import build_environ
-from ._exceptions import ConnectionClosed
-from .protocol.events import (
+from .._exceptions import ConnectionClosed
+from ..protocol.events import (
     Event,
     MessageReceived,
     PongReceived,
@@ -28,12 +27,13 @@ from .protocol.events import (
     UpgradeAborted,
     UpgradeCompleted,
 )
-from .protocol.packets import Packet, PacketType
-from .protocol.reasons import CloseInfo, CloseReason
-from .protocol.server_session import ServerSession
+from ..protocol.packets import Packet, PacketType
+from ..protocol.reasons import CloseInfo, CloseReason
+from ..protocol.server_session import ServerSession
+from .environ import build_environ
 
 if TYPE_CHECKING:
-    from ._server import Server
+    from .server import Server
 
 __all__ = ["Connection", "SessionStatistics"]
 
@@ -144,17 +144,17 @@ class Connection:
         self._receivers: trio.lowlevel.ParkingLot | None = None
         self._handler_done = False
         self._sends_without_yield = 0
-        # Pulling frames from a websocket (see receive() and _asgi_websocket).
+        # Pulling frames from a websocket (see receive() and server/websocket.py).
         self._pull: Callable[[], Awaitable[None]] | None = None
         self._pull_interrupt: Callable[[], None] | None = None
         self._websocket_attached = False
-        # Writing a reply straight to the websocket (see send() and _asgi_websocket).
+        # Writing a reply straight to the websocket (see send() and server/websocket.py).
         self._direct_write: Callable[[Message], Awaitable[None]] | None = None
         self._reply_due = False
         # Who is writing to the websocket now: nobody, the transport or a direct reply.
         self._writing = WRITER_IDLE
         self._finished = False
-        #: Wakes a long-poll GET waiting on hypercorn's request channel (see _asgi_polling).
+        #: Wakes a long-poll GET waiting on hypercorn's request channel (see server/polling.py).
         self._poll_waker: Callable[[], None] | None = None
         # The scope of a POST body being read: cancelled when the session leaves polling.
         self._post_scope: trio.CancelScope | None = None
@@ -351,7 +351,7 @@ class Connection:
                     raise ConnectionClosed(self._close_info_or_default())
                 pull = self._pull
                 if pull is not None and not self._pulling:
-                    # Read the next frame in this task (see _asgi_websocket).
+                    # Read the next frame in this task (see server/websocket.py).
                     self._pulling = True
                     try:
                         if self._backstop_reading:
@@ -461,7 +461,7 @@ class Connection:
         ``packet_received``, ``packet_sent``, ``flush``, ``drain``), called
         without the sid.
         """
-        from ._server import LIFECYCLE_EVENTS
+        from .server import LIFECYCLE_EVENTS
 
         if event not in LIFECYCLE_EVENTS:
             raise ValueError(f"unknown event {event!r}; expected one of {sorted(LIFECYCLE_EVENTS)}")

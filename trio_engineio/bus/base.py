@@ -3,7 +3,7 @@
 A :class:`Bus` is configuration plus a *transport*: two methods that open a connection to
 publish on and a subscription to receive from. Everything else (the envelope, the
 outgoing buffer, reconnecting, statistics) is done once for every bus by
-:class:`~trio_engineio._bus.link.BusLink`, which calls only the public methods below.
+:class:`~trio_engineio.bus.link.BusLink`, which calls only the public methods below.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._callables import positional_arity
-from ._environ import build_environ
-from ._http import Headers, header_value
-from ._options import OriginPolicy
+from .._callables import positional_arity
+from .environ import build_environ
+from .http import Headers, header_value
+from .options import OriginPolicy
 
 __all__ = ["OriginRefused", "check_origin", "cors_headers", "preflight_headers"]
 

@@ -11,8 +11,8 @@ import trio
 from hypercorn.config import Config, Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
-from ._asgi import ASGIApp
-from ._hypercorn import install as install_hypercorn_containments
+from .asgi import ASGIApp
+from .hypercorn_adapter import install as install_hypercorn_containments
 
 __all__ = ["EngineIOConfig", "serve"]
 

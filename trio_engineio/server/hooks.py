@@ -13,9 +13,9 @@ from typing import Any
 
 import trio
 
-from ._callables import call_maybe_async
-from ._http import Headers
-from .protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
+from .._callables import call_maybe_async
+from ..protocol.query import MAX_SID_LENGTH, SID_CHARS, ErrorCode, RequestRejected
+from .http import Headers
 
 __all__ = ["AllowRequestHook", "GenerateIdHook", "HeadersHook", "ServerHooks"]
 
@@ -25,9 +25,6 @@ AllowRequestHook = Callable[[Mapping[str, Any]], Any]
 HeadersHook = Callable[[Mapping[str, Any], list[tuple[str, str]]], Any]
 #: ``generate_id(scope)`` -> a new, unique session id.
 GenerateIdHook = Callable[[Mapping[str, Any]], Any]
-
-#: The characters a session id may use (URL-safe, and plain in JSON).
-SID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 class ServerHooks:

@@ -16,18 +16,19 @@ from typing import Any, TypeVar
 
 import trio
 
-from ._bus import Bus, BusStatistics
-from ._bus.link import BusLink, RateLimit
-from ._bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, node_of
-from ._callables import call_maybe_async, positional_arity
-from ._exceptions import ConnectionClosed
-from ._heartbeats import HeartbeatScheduler
-from ._hooks import SID_CHARS, AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
-from ._options import JSONModule, OriginPolicy, ServerOptions
-from ._session import Connection
-from .protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
-from .protocol.reasons import CloseInfo, CloseReason
-from .protocol.server_session import ServerSession
+from .._callables import call_maybe_async, positional_arity
+from .._exceptions import ConnectionClosed
+from .._json import JSONModule
+from ..bus import Bus, BusStatistics
+from ..bus.link import BusLink, RateLimit
+from ..bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, node_of
+from ..protocol.query import MAX_SID_LENGTH, SID_CHARS, ErrorCode, RequestRejected
+from ..protocol.reasons import CloseInfo, CloseReason
+from ..protocol.server_session import ServerSession
+from .connection import Connection
+from .heartbeats import HeartbeatScheduler
+from .hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
+from .options import OriginPolicy, ServerOptions
 
 __all__ = ["ConnectionRefusedError", "DisconnectReason", "Server", "ServerStatistics"]
 

@@ -29,11 +29,11 @@ from typing import Any, TypeVar
 
 import trio
 
-from ._callables import call_maybe_async
-from ._client_common import single_exception
-from ._client_connection import ClientConnection, check_client_options, open_client
-from ._exceptions import ConnectionClosed
-from .protocol.reasons import CloseInfo, CloseReason
+from .._callables import call_maybe_async
+from .._exceptions import ConnectionClosed
+from ..protocol.reasons import CloseInfo, CloseReason
+from .common import single_exception
+from .connection import ClientConnection, check_client_options, open_client
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]

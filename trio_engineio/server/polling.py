@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._compression import choose_encoding, compress
-from ._http import ASGIReceive, ASGISend, Headers, header_value, send_response, shared_channel
-from ._options import cookie_value_ok
-from .protocol.errors import ParseError, RemoteProtocolError
-from .protocol.packets import Packet, PacketType, decode_payload, encode_payload
-from .protocol.query import ErrorCode, RequestRejected
-from .protocol.reasons import CloseReason
+from ..protocol.errors import ParseError, RemoteProtocolError
+from ..protocol.packets import Packet, PacketType, decode_payload, encode_payload
+from ..protocol.query import ErrorCode, RequestRejected
+from ..protocol.reasons import CloseReason
+from .compression import choose_encoding, compress
+from .http import ASGIReceive, ASGISend, Headers, header_value, send_response, shared_channel
+from .options import cookie_value_ok
 
 if TYPE_CHECKING:
-    from ._server import Server
-    from ._session import Connection
+    from .connection import Connection
+    from .server import Server
 
 __all__ = ["PollingHandler", "refuse_http"]
 

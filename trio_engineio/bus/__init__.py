@@ -10,7 +10,7 @@ The server's side of it
 A server with ``node_id="a"`` issues session ids that start with ``"a."`` and runs one
 :class:`BusLink` in its nursery::
 
-    from trio_engineio._bus import BusBroadcast, BusDisconnect, BusLink, BusSend, check_node_id, node_of
+    from trio_engineio.bus import BusBroadcast, BusDisconnect, BusLink, BusSend, check_node_id, node_of
 
     self._link = BusLink(bus, node_id=check_node_id(node_id), deliver=self._from_bus)
     await nursery.start(self._link.run)       # returns once connected, or after connect_timeout

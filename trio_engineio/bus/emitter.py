@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from .._options import JSONModule
+from .._json import JSONModule
 from .base import Bus
 from .link import BusLink, BusStatistics, open_bus_link
 from .messages import BusBroadcast, BusDisconnect, BusSend

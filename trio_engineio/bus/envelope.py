@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import struct
 
-from .._hooks import SID_CHARS
-from ..protocol.query import MAX_SID_LENGTH
+from ..protocol.query import MAX_SID_LENGTH, SID_CHARS
 from .messages import MAX_NODE_ID_LENGTH, BusBroadcast, BusDisconnect, BusMessage, BusSend, check_node_id
 
 __all__ = ["VERSION", "InvalidEnvelope", "decode", "encode"]

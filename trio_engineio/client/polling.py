@@ -4,7 +4,7 @@ Only moves bytes: one handshake GET, long-poll GETs and POSTs, each with the
 user's extra headers (cookies come from the httpx client's jar), a bounded
 response body, and httpx timeouts longer than the heartbeat so a long-poll
 never times out before the server's PING is due. Errors become
-:class:`~trio_engineio._client_common.TransportFailed` with the close reason
+:class:`~trio_engineio.client.common.TransportFailed` with the close reason
 they imply; the rules about *when* to GET or POST live in the session.
 
 The hot path (long-poll GETs and POSTs) skips httpx when the client made its
@@ -27,8 +27,8 @@ from collections.abc import Mapping
 import httpx
 import trio
 
-from ._client_common import EngineURL, TransportFailed
-from ._exceptions import ConnectionRejected, EngineIOConnectionError, HandshakeFailed
+from .._exceptions import ConnectionRejected, EngineIOConnectionError, HandshakeFailed
+from .common import EngineURL, TransportFailed
 
 __all__ = ["PollingTransport"]
 

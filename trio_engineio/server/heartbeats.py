@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 
 if TYPE_CHECKING:
-    from ._session import Connection
+    from .connection import Connection
 
 __all__ = ["SLOT", "HeartbeatScheduler"]
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import trio
 
-from ._asgi_polling import POLLING_HEADERS, PollingHandler, refuse_http
-from ._asgi_websocket import WebSocketHandler
-from ._callables import call_maybe_async
-from ._cors import OriginRefused, check_origin, cors_headers, preflight_headers
-from ._http import (
+from .._callables import call_maybe_async
+from ..protocol.query import ErrorCode, RequestRejected, parse_query
+from .cors import OriginRefused, check_origin, cors_headers, preflight_headers
+from .http import (
     ASGIReceive,
     ASGISend,
     Headers,
@@ -22,9 +21,10 @@ from ._http import (
     discard_body,
     send_response,
 )
-from ._hypercorn import install as install_hypercorn_containments
-from ._server import Server
-from .protocol.query import ErrorCode, RequestRejected, parse_query
+from .hypercorn_adapter import install as install_hypercorn_containments
+from .polling import POLLING_HEADERS, PollingHandler, refuse_http
+from .server import Server
+from .websocket import WebSocketHandler
 
 __all__ = ["ASGIApp"]
 

@@ -10,7 +10,7 @@ Once connected, the owner task is shielded from the caller's cancellation:
 trio-websocket's ``aclose()`` needs its reader alive to see the peer's close
 frame (with the reader cancelled it waits its whole timeout). Only
 :meth:`~WebSocketTransport.aclose` and :meth:`~WebSocketTransport.cancel` end it. Errors become
-:class:`~trio_engineio._client_common.TransportFailed`.
+:class:`~trio_engineio.client.common.TransportFailed`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 import trio
 import trio_websocket
 
-from ._client_common import TransportFailed
-from ._exceptions import ConnectionRejected, EngineIOConnectionError
-from ._starting import started_then_shield
-from .protocol.packets import Packet, encode_frame
+from .._exceptions import ConnectionRejected, EngineIOConnectionError
+from .._starting import started_then_shield
+from ..protocol.packets import Packet, encode_frame
+from .common import TransportFailed
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
