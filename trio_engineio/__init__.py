@@ -20,7 +20,7 @@ from ._exceptions import (
 )
 from ._version import __version__
 from .bus import Bus, BusStatistics, Emitter, RedisBus, open_emitter
-from .client.connection import ClientConnection, open_client
+from .client.connection import ClientConnection, ClientStatistics, open_client
 from .client.events import Client
 from .protocol.reasons import CloseInfo, CloseReason
 from .server.asgi import ASGIApp
@@ -34,6 +34,7 @@ __all__ = [
     "BusStatistics",
     "Client",
     "ClientConnection",
+    "ClientStatistics",
     "CloseInfo",
     "CloseReason",
     "Connection",

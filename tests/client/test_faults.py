@@ -242,7 +242,7 @@ async def test_h7_failed_upgrade_stays_on_polling_and_loses_nothing(io_clock: Mo
                 await trio.sleep(3.0)  # beyond upgrade_timeout: the attempt is over
                 await echo_exchange(conn, ["after", b"the attempt"])
                 assert conn.transport == "polling"
-                assert conn.statistics()["upgrade_state"] == "failed"
+                assert conn.statistics().upgrade_state == "failed"
     assert [r.kind for r in fake.requests].count("WS") == 1  # no second attempt
     assert fake.messages == [*messages, "after", b"the attempt"]
     assert fake.close_packets == 1

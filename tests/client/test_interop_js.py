@@ -27,7 +27,7 @@ async def test_echo_1000_texts_200_binaries(
                 await echo_exchange(conn, messages)
                 assert conn.transport == expected
                 if transports is None:
-                    assert conn.statistics()["upgrade_state"] == "done"
+                    assert conn.statistics().upgrade_state == "done"
             assert conn.closed
             assert conn.close_reason == "client disconnect"
         assert open_socket_count() <= sockets_before  # none left behind

@@ -12,7 +12,7 @@ The public names are re-exported by :mod:`trio_engineio`; import them from there
 
 from __future__ import annotations
 
-from .connection import ClientConnection, open_client
+from .connection import ClientConnection, ClientStatistics, open_client
 from .events import Client
 
-__all__ = ["Client", "ClientConnection", "open_client"]
+__all__ = ["Client", "ClientConnection", "ClientStatistics", "open_client"]

@@ -34,6 +34,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from ssl import SSLContext as _SSLContext
 from typing import Any
 
@@ -62,7 +63,7 @@ from .websocket import WebSocketTransport
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["ClientConnection", "open_client"]
+__all__ = ["ClientConnection", "ClientStatistics", "open_client"]
 
 #: httpx's own TLS context factory (public since httpx 0.28): without it, https polling stays on httpx.
 _create_ssl_context: Callable[..., _SSLContext] | None = getattr(httpx, "create_ssl_context", None)
@@ -74,6 +75,28 @@ _COALESCE_ROUNDS = 32
 _WS_DROP_HEADERS = frozenset(
     {"host", "connection", "upgrade", "accept-encoding", "content-length", "transfer-encoding"}
 )
+
+
+@dataclass(frozen=True)
+class ClientStatistics:
+    """A snapshot of one client session (see :meth:`ClientConnection.statistics`)."""
+
+    #: ``"polling"`` or ``"websocket"`` (``None`` before the handshake).
+    transport: str | None
+    #: Messages queued by :meth:`ClientConnection.send` since the session opened.
+    messages_sent: int
+    #: Messages handed to the application by :meth:`ClientConnection.receive`.
+    messages_received: int
+    #: Messages received from the server that the application has not read yet.
+    queued_incoming: int
+    #: Messages and bytes queued for the server, not yet written to a transport.
+    buffered_messages: int
+    buffered_bytes: int
+    #: HTTP requests the polling transport has sent (handshake, GETs and POSTs).
+    http_requests: int
+    #: Progress of the websocket upgrade: ``"none"``, ``"probing"``, ``"probed"``,
+    #: ``"done"`` or ``"failed"``.
+    upgrade_state: str
 
 
 class ClientConnection:
@@ -180,18 +203,18 @@ class ClientConnection:
         info = self._session.close_info
         return info.reason.value if info is not None else None
 
-    def statistics(self) -> dict[str, Any]:
-        """Counters for tests and monitoring: messages, buffers, HTTP requests, transport."""
-        return {
-            "transport": self.transport,
-            "messages_sent": self._messages_sent,
-            "messages_received": self._messages_received,
-            "queued_incoming": len(self._incoming),
-            "buffered_messages": self._session.buffered_messages,
-            "buffered_bytes": self._session.buffered_bytes,
-            "http_requests": self._polling.requests_sent,
-            "upgrade_state": self._session.upgrade_state.value,
-        }
+    def statistics(self) -> ClientStatistics:
+        """A snapshot of this session: transport, messages, buffers, HTTP requests, upgrade."""
+        return ClientStatistics(
+            transport=self.transport,
+            messages_sent=self._messages_sent,
+            messages_received=self._messages_received,
+            queued_incoming=len(self._incoming),
+            buffered_messages=self._session.buffered_messages,
+            buffered_bytes=self._session.buffered_bytes,
+            http_requests=self._polling.requests_sent,
+            upgrade_state=self._session.upgrade_state.value,
+        )
 
     # ------------------------------------------------------------- public I/O
     async def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
@@ -238,17 +261,16 @@ class ClientConnection:
             return message
         raise ConnectionClosed(self._close_info_or_unknown())
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
+    def __aiter__(self) -> ClientConnection:
         """``async for message in conn``: ends quietly when the session closes."""
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.receive()
-            except ConnectionClosed:
-                return
-            yield message
+    async def __anext__(self) -> str | bytes:
+        """The next message; :class:`StopAsyncIteration` once the session has ended."""
+        try:
+            return await self.receive()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
         """Close the session: flush what was sent, send CLOSE, close the transport.

@@ -1,0 +1,111 @@
+"""A real echo server (``trio_engineio.serve()`` on loopback) that a test can stop and start again.
+
+Used by the reconnection and client statistics tests: the server is the library's own
+``Server`` + ``ASGIApp`` under hypercorn's trio worker, bound to one port for the whole
+test so that a client can find it again after a restart. Between two runs the port can
+also be held by a listener that accepts and drops every connection, recording when the
+client tried: the backoff schedule, read on the test's clock.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+import trio_engineio
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EchoServer:
+    """One echo ``Server`` that can be served, stopped and served again on ``port``.
+
+    It records the session ids it opened and the ``(sid, reason)`` of each disconnect;
+    a message ``"disconnect me"`` makes it close that session.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port if port is not None else free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connects: list[str] = []
+        self.disconnects: list[tuple[str, str]] = []
+        self.changed = trio.Event()
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_for_disconnects(self, count: int) -> None:
+        """Wait until ``count`` sessions have ended on the server."""
+        while len(self.disconnects) < count:
+            await self.changed.wait()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[trio_engineio.Server]:
+        """Serve on ``port`` for the block; stop (hypercorn's graceful shutdown) at its end."""
+        server = trio_engineio.Server()
+
+        async def connect(sid: str, environ: object) -> None:
+            self.connects.append(sid)
+            self._notify()
+
+        async def message(sid: str, data: str | bytes) -> None:
+            await server.send(sid, data)
+            if data == "disconnect me":
+                await server.disconnect(sid)
+
+        def disconnect(sid: str, reason: str) -> None:
+            self.disconnects.append((sid, str(reason)))
+            self._notify()
+
+        server.on("connect", connect)
+        server.on("message", message)
+        server.on("disconnect", disconnect)
+        app = trio_engineio.ASGIApp(server)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                lambda task_status: trio_engineio.serve(
+                    app, "127.0.0.1", self.port, shutdown_trigger=stop.wait, task_status=task_status
+                )
+            )
+            try:
+                yield server
+            finally:
+                stop.set()
+
+
+@asynccontextmanager
+async def refusing_listener(port: int) -> AsyncIterator[list[float]]:
+    """Accept and drop every connection on ``port``; yield the times (``trio.current_time()``) of each."""
+    accepted: list[float] = []
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+
+    async def drop(stream: trio.SocketStream) -> None:
+        accepted.append(trio.current_time())
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, drop, listeners)
+        try:
+            yield accepted
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def attempt_times(accepted: list[float]) -> list[float]:
+    """One time per connection attempt: accepts at the same instant are one attempt's retries."""
+    times: list[float] = []
+    for at in accepted:
+        if not times or at - times[-1] > 0.01:
+            times.append(at)
+    return times
