@@ -14,6 +14,7 @@ __all__ = [
     "RESERVED_EVENTS",
     "HandlerRegistry",
     "HandlerT",
+    "NamespaceKey",
     "ack_arguments",
     "ack_result",
     "call_handler",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+#: A namespace name, or (server only) a pattern for dynamic namespaces.
+NamespaceKey = str | re.Pattern[str] | None
 
 #: Event names applications cannot emit (they mean something to the clients).
 RESERVED_EVENTS = frozenset(
@@ -45,20 +48,18 @@ class HandlerRegistry:
     #: Namespace -> event name -> handler.
     handlers: dict[str, dict[str, Callable[..., Any]]]
 
-    def _register_handler(
-        self, event: str, handler: Callable[..., Any], namespace: str | re.Pattern[str] | None
-    ) -> None:
+    def _register_handler(self, event: str, handler: Callable[..., Any], namespace: NamespaceKey) -> None:
         if not isinstance(namespace, str | None):
             raise TypeError(f"a namespace name is a str, not {type(namespace).__name__}")
         self.handlers.setdefault(namespace or "/", {})[event] = handler
 
     @overload
     def on(
-        self, event: str, handler: None = None, namespace: str | re.Pattern[str] | None = None
+        self, event: str, handler: None = None, namespace: NamespaceKey = None
     ) -> Callable[[HandlerT], HandlerT]: ...
     @overload
-    def on(self, event: str, handler: HandlerT, namespace: str | re.Pattern[str] | None = None) -> HandlerT: ...
-    def on(self, event: str, handler: HandlerT | None = None, namespace: str | re.Pattern[str] | None = None) -> Any:
+    def on(self, event: str, handler: HandlerT, namespace: NamespaceKey = None) -> HandlerT: ...
+    def on(self, event: str, handler: HandlerT | None = None, namespace: NamespaceKey = None) -> Any:
         """Register ``handler`` for ``event`` in ``namespace`` (``"/"``): ``@sio.on("x")`` or a call.
 
         ``"*"`` as the event catches events with no handler of their own (the
@@ -74,11 +75,11 @@ class HandlerRegistry:
 
     @overload
     def event(
-        self, handler: None = None, namespace: str | re.Pattern[str] | None = None
+        self, handler: None = None, namespace: NamespaceKey = None
     ) -> Callable[[HandlerT], HandlerT]: ...
     @overload
-    def event(self, handler: HandlerT, namespace: str | re.Pattern[str] | None = None) -> HandlerT: ...
-    def event(self, handler: Any = None, namespace: str | re.Pattern[str] | None = None) -> Any:
+    def event(self, handler: HandlerT, namespace: NamespaceKey = None) -> HandlerT: ...
+    def event(self, handler: Any = None, namespace: NamespaceKey = None) -> Any:
         """``@sio.event`` registers a function under its own name; ``@sio.event(namespace="/x")`` too."""
         if handler is not None and callable(handler):
             return self.on(handler.__name__, handler, namespace=namespace)

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from .. import Connection, ConnectionClosed
+from .._callables import call_maybe_async
 from ._handlers import ack_result
 from .exceptions import DisconnectedError
 
-__all__ = ["EngineClient", "PendingAck", "ServerSocket"]
+__all__ = ["EngineClient", "PendingAck", "ServerSocket", "make_room", "run_callback"]
 
 logger = logging.getLogger("trio_engineio.socketio")
 
 
 class PendingAck:
-    """One ``call()`` waiting for its ACK."""
+    """One ``call()`` waiting for its ACK, or an ``emit(callback=)``'s callback."""
 
-    __slots__ = ("args", "done", "error")
+    __slots__ = ("args", "callback", "done", "error")
 
-    def __init__(self) -> None:
+    def __init__(self, callback: Callable[..., Any] | None = None) -> None:
         self.done = trio.Event()
         self.args: list[Any] | None = None
         self.error: BaseException | None = None
+        #: Called with the ACK's arguments (``emit(callback=)``); never called if none comes.
+        self.callback = callback
 
     def resolve(self, args: list[Any]) -> None:
         """The ACK arrived with ``args``."""
@@ -43,6 +47,32 @@ class PendingAck:
         if self.error is not None:
             raise self.error
         return ack_result(self.args or [])
+
+
+def make_room(acks: dict[int, PendingAck], limit: int) -> bool:
+    """Whether one more ack may wait in ``acks`` (at most ``limit``).
+
+    When full, the oldest waiting callback (an ``emit(callback=)`` never
+    answered) is forgotten to make room; ``call()`` waiters are never dropped.
+    """
+    if len(acks) < limit:
+        return True
+    for ack_id, pending in acks.items():
+        if pending.callback is not None:
+            del acks[ack_id]
+            logger.warning("forgot the callback of ack %s: %d acks already waited", ack_id, limit)
+            return True
+    return False
+
+
+async def run_callback(callback: Callable[..., Any], args: list[Any], limiter: trio.Semaphore) -> None:
+    """Call an ``emit(callback=)`` callback with the ACK's arguments; log what it raises."""
+    try:
+        await call_maybe_async(callback, *args)
+    except Exception:
+        logger.exception("ack callback %r failed", callback)
+    finally:
+        limiter.release()
 
 
 class EngineClient:
@@ -75,6 +105,28 @@ class EngineClient:
             logger.debug("dropped a packet for closed session %s", self.conn.sid)
             return False
         return True
+
+    async def send_volatile(self, messages: list[str | bytes]) -> bool:
+        """Send one encoded packet only if that needs no waiting; ``False`` when it was dropped.
+
+        Dropped when another packet is being written or the session's outgoing
+        buffer is full. Once the text message is queued its attachments follow.
+        """
+        try:
+            self.send_lock.acquire_nowait()
+        except trio.WouldBlock:
+            await trio.lowlevel.checkpoint()
+            return False
+        try:
+            if not self.conn.send_nowait(messages[0]):
+                return False
+            for message in messages[1:]:
+                await self.conn.send(message)
+            return True
+        except ConnectionClosed:
+            return False
+        finally:
+            self.send_lock.release()
 
 
 class ServerSocket:
@@ -123,6 +175,15 @@ class ServerSocket:
             await trio.lowlevel.checkpoint()
             return
         await self.client.send_messages(messages)
+
+    async def send_volatile(self, messages: list[str | bytes]) -> bool:
+        """:meth:`send_messages` for a volatile emit: dropped (``False``) rather than waiting."""
+        if self.disconnected or (not self.connected and len(self.buffered) >= self.max_buffered):
+            return False
+        if not self.connected:
+            self.buffered.append(messages)
+            return True
+        return await self.client.send_volatile(messages)
 
     def fail_acks(self) -> None:
         """The socket is gone: every pending ``call()`` raises :class:`DisconnectedError`."""

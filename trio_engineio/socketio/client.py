@@ -19,29 +19,37 @@ namespace is connected again.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import trio
 
 from .. import ClientConnection, ConnectionClosed, EngineIOConnectionError, open_client
-from ._handlers import ack_arguments, call_handler, emit_arguments
-from ._socket import PendingAck
+from ._handlers import (
+    RESERVED_EVENTS,
+    HandlerRegistry,
+    ack_arguments,
+    call_handler,
+    check_event_name,
+    emit_arguments,
+)
+from ._socket import PendingAck, make_room, run_callback
 from .exceptions import ConnectionRefusedError, DisconnectedError, TimeoutError
 from .protocol import MAX_ACK_ID, Decoder, Packet, PacketType, ProtocolError, encode
-from .server import RESERVED_EVENTS
 
 __all__ = ["Client"]
 
 logger = logging.getLogger("trio_engineio.socketio.client")
-HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 _Auth = dict[str, Any] | Callable[[], Any] | None
 #: Events kept per namespace when they arrive before its CONNECT reply.
 MAX_EARLY_EVENTS = 100
+#: open_client's default ``send_buffer_size``: a volatile emit is dropped beyond it.
+_DEFAULT_SEND_BUFFER = inspect.signature(open_client).parameters["send_buffer_size"].default
 
 
 class _Namespace:
@@ -63,8 +71,13 @@ class _Namespace:
         self.early: list[Packet] = []
 
 
-class Client:
+class Client(HandlerRegistry):
     """A Socket.IO v5 client (python-socketio's ``AsyncClient`` names), used as ``async with``.
+
+    Handlers (:meth:`on`, :meth:`event`): ``connect()``, ``connect_error(data)``,
+    ``disconnect(reason)``, and any event with the event's arguments, whose
+    return value answers the server's ack (a tuple means several arguments);
+    ``"*"`` catches events with no handler of their own as ``(event, *args)``.
 
     Reconnection (after the Engine.IO session was lost, not after
     :meth:`disconnect` or a server-side DISCONNECT): ``reconnection_attempts``
@@ -86,6 +99,7 @@ class Client:
         randomization_factor: float = 0.5,
         max_buffered_emits: int = 1000,
         max_concurrent_events: int = 100,
+        max_pending_calls: int = 1000,
         **engine_options: Any,
     ) -> None:
         self.reconnection = reconnection
@@ -95,6 +109,7 @@ class Client:
         self.randomization_factor = randomization_factor
         self.max_buffered_emits = max_buffered_emits
         self.max_concurrent_events = max_concurrent_events
+        self.max_pending_calls = max_pending_calls
         self.engine_options = engine_options
         self.handlers: dict[str, dict[str, Callable[..., Any]]] = {}
         self._namespaces: dict[str, _Namespace] = {}
@@ -110,47 +125,12 @@ class Client:
         self._refused: dict[str, Any] = {}
 
     # ------------------------------------------------------------ handlers
-    @overload
-    def on(
-        self, event: str, handler: None = None, namespace: str | None = None
-    ) -> Callable[[HandlerT], HandlerT]: ...
-    @overload
-    def on(self, event: str, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
-    def on(self, event: str, handler: HandlerT | None = None, namespace: str | None = None) -> Any:
-        """Register a handler: ``connect()``, ``connect_error(data)``, ``disconnect(reason)``, or an event.
-
-        Event handlers get the event's arguments; their return value answers
-        the server's ack (a tuple means several arguments). ``"*"`` catches
-        events with no handler of their own as ``(event, *args)``.
-        """
-        namespace = namespace or "/"
-
-        def register(function: HandlerT) -> HandlerT:
-            self.handlers.setdefault(namespace, {})[event] = function
-            return function
-
-        return register if handler is None else register(handler)
-
-    @overload
-    def event(self, handler: None = None, namespace: str | None = None) -> Callable[[HandlerT], HandlerT]: ...
-    @overload
-    def event(self, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
-    def event(self, handler: Any = None, namespace: str | None = None) -> Any:
-        """``@sio.event`` registers a function under its own name."""
-        if handler is not None and callable(handler):
-            return self.on(handler.__name__, handler, namespace=namespace)
-
-        def register(function: HandlerT) -> HandlerT:
-            return self.on(function.__name__, function, namespace=namespace)
-
-        return register
-
     async def _trigger(self, namespace: str, event: str, *args: Any) -> Any:
         handlers = self.handlers.get(namespace, {})
         handler = handlers.get(event)
         if handler is not None:
             return await call_handler(handler, *args)
-        if "*" in handlers and event not in ("connect", "connect_error", "disconnect"):
+        if "*" in handlers and event not in RESERVED_EVENTS:
             return await call_handler(handlers["*"], event, *args)
         return None
 
@@ -405,6 +385,9 @@ class Client:
             pending = state.acks.pop(packet.id, None)
             if pending is None:
                 logger.info("ignored an ACK for id %s never issued", packet.id)
+            elif pending.callback is not None:
+                await limiter.acquire()
+                events.start_soon(run_callback, pending.callback, packet.data, limiter)
             else:
                 pending.resolve(packet.data)
         elif state.connected:
@@ -418,6 +401,9 @@ class Client:
     async def _run_event(self, conn: ClientConnection, packet: Packet, limiter: trio.Semaphore) -> None:
         try:
             event, *args = packet.data
+            if event in RESERVED_EVENTS:
+                logger.info("ignored an event named %r from the server (reserved)", event)
+                return
             try:
                 result = await self._trigger(packet.namespace, event, *args)
             except Exception:
@@ -429,6 +415,8 @@ class Client:
                     await self._send(conn, encode(reply))
                 except ConnectionClosed:
                     pass
+                except (TypeError, ValueError):
+                    logger.exception("cannot encode the ack of event %.60r", event)
         finally:
             limiter.release()
 
@@ -452,11 +440,12 @@ class Client:
 
     # ------------------------------------------------------------ sending
     async def _emit_packet(self, namespace: str, event: str, data: Any, ack: PendingAck | None) -> int | None:
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_event_name(event)
         state = self._namespaces.get(namespace)
         if state is None or self._finished.is_set():
             raise DisconnectedError(f"namespace {namespace!r} is not connected")
+        if ack is not None and not make_room(state.acks, self.max_pending_calls):
+            raise RuntimeError(f"{self.max_pending_calls} calls already wait in {namespace}")
         ack_id: int | None = None
         if ack is not None:
             ack_id = state.next_ack_id
@@ -480,14 +469,66 @@ class Client:
         await trio.lowlevel.checkpoint()
         return ack_id
 
-    async def emit(self, event: str, data: Any = None, namespace: str | None = None) -> None:
+    async def _emit_volatile(self, namespace: str, event: str, data: Any, ack: PendingAck | None) -> bool:
+        check_event_name(event)
+        state = self._namespaces.get(namespace)
+        conn = self._conn
+        limit = self.engine_options.get("send_buffer_size", _DEFAULT_SEND_BUFFER)
+        if (
+            state is None
+            or not state.connected
+            or state.buffer
+            or conn is None
+            or self._send_lock.locked()
+            or conn.statistics().buffered_bytes >= limit
+            or (ack is not None and not make_room(state.acks, self.max_pending_calls))
+        ):
+            await trio.lowlevel.checkpoint()
+            return False
+        ack_id: int | None = None
+        if ack is not None:
+            ack_id = state.next_ack_id
+            state.next_ack_id = 0 if ack_id >= MAX_ACK_ID else ack_id + 1
+        messages = encode(Packet(PacketType.EVENT, namespace, [event, *emit_arguments(data)], ack_id))
+        if ack is not None and ack_id is not None:
+            state.acks[ack_id] = ack
+        try:
+            await self._send(conn, messages)
+        except ConnectionClosed:
+            if ack_id is not None:
+                state.acks.pop(ack_id, None)
+            return False
+        return True
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        *,
+        volatile: bool = False,
+    ) -> None:
         """Send ``event`` (``data``: one argument, a tuple for several, ``None`` for none).
 
         While the client is reconnecting the packet waits in the buffer.
         Raises :class:`DisconnectedError` when the namespace is not (being)
-        connected or the buffer is full.
+        connected or the buffer is full, ``ValueError`` for a reserved event
+        name (``connect``, ``disconnect``...) or more binary values than
+        :data:`~trio_engineio.socketio.protocol.MAX_ATTACHMENTS`.
+
+        ``callback``: the server is asked to acknowledge and ``callback(*args)``
+        (plain or async) runs with the acknowledgement's arguments; it never
+        runs if the connection is lost first. ``volatile=True``: the event is
+        dropped, instead of buffered or waited for, when the namespace is not
+        connected or the connection's send buffer is full (socket.io-client's
+        ``socket.volatile.emit``).
         """
-        await self._emit_packet(namespace or "/", event, data, None)
+        ack = PendingAck(callback) if callback is not None else None
+        if volatile:
+            await self._emit_volatile(namespace or "/", event, data, ack)
+        else:
+            await self._emit_packet(namespace or "/", event, data, ack)
 
     async def send(self, data: Any, namespace: str | None = None) -> None:
         """``emit("message", data)``."""

@@ -17,6 +17,8 @@ __all__ = ["Namespace"]
 class Namespace:
     """Handlers of one namespace, as methods: ``on_connect(sid, environ, auth)``, ``on_<event>(sid, *args)``.
 
+    ``on_disconnecting(sid, reason)`` and ``on_disconnect(sid, reason)`` too.
+
     Register it with :meth:`Server.register_namespace`. The helpers (:meth:`emit`,
     :meth:`call`, :meth:`enter_room`...) are the server's, defaulting to this
     namespace. An event with no ``on_<event>`` method is ignored.
@@ -57,10 +59,20 @@ class Namespace:
         room: str | list[str] | None = None,
         skip_sid: str | list[str] | None = None,
         namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        *,
+        volatile: bool = False,
     ) -> None:
         """:meth:`Server.emit` in this namespace."""
         await self.server.emit(
-            event, data, to=to, room=room, skip_sid=skip_sid, namespace=namespace or self.namespace
+            event,
+            data,
+            to=to,
+            room=room,
+            skip_sid=skip_sid,
+            namespace=namespace or self.namespace,
+            callback=callback,
+            volatile=volatile,
         )
 
     async def call(

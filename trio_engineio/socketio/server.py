@@ -3,35 +3,66 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import trio
 
 from .. import Connection, ConnectionClosed
 from .. import Server as EngineServer
-from ._handlers import ack_arguments, call_handler, emit_arguments
-from ._socket import EngineClient, PendingAck, ServerSocket
+from ._handlers import (
+    RESERVED_EVENTS,
+    HandlerRegistry,
+    ack_arguments,
+    call_handler,
+    check_event_name,
+    emit_arguments,
+)
+from ._socket import EngineClient, PendingAck, ServerSocket, make_room, run_callback
 from .exceptions import ConnectionRefusedError, DisconnectedError, TimeoutError
 from .namespace import Namespace
 from .protocol import MAX_ACK_ID, Decoder, Packet, PacketType, ProtocolError, encode
 
-__all__ = ["RESERVED_EVENTS", "Server"]
+__all__ = ["RESERVED_EVENTS", "NamespaceFilter", "Server"]
 
-HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
-
-#: Event names applications cannot emit (they mean something to the clients).
-RESERVED_EVENTS = frozenset(
-    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
-)
+#: What ``Server(namespaces=[...])`` accepts besides the namespaces with handlers: a name,
+#: a regular expression the whole name must match, or a callable ``(namespace, auth)``
+#: returning (or awaiting to) true to accept.
+NamespaceFilter = str | re.Pattern[str] | Callable[[str, Any], Any]
 default_logger = logging.getLogger("trio_engineio.socketio")
 
 
-class Server:
+class Server(HandlerRegistry):
     """A Socket.IO v5 server (python-socketio's ``AsyncServer`` names, trio inside).
+
+    Handlers (:meth:`on`, :meth:`event`): ``connect(sid, environ, auth)``
+    (``auth`` is ``None`` when the client sent none; refuse with ``False`` or
+    :class:`ConnectionRefusedError`), ``disconnecting(sid, reason)`` (the socket
+    is still in its rooms), ``disconnect(sid, reason)``, and any event
+    ``(sid, *args)`` whose return value is the acknowledgement (a tuple means
+    several arguments); ``"*"`` catches events with no handler of their own as
+    ``(event, sid, *args)``. Events a client sends under a reserved name
+    (``connect``, ``disconnect``...) are ignored.
+
+    Dynamic namespaces: handlers registered with ``namespace=re.compile(...)``
+    serve (and accept) every namespace the whole pattern matches, and those
+    registered with ``namespace="*"`` every accepted namespace; both get the
+    namespace name first: ``connect(namespace, sid, environ, auth)``,
+    ``event(namespace, sid, *args)``, ``"*"`` as ``(event, namespace, sid,
+    *args)``. ``namespaces`` accepts more (python-socketio's option):
+    ``"*"`` accepts any namespace, or a list of :data:`NamespaceFilter` (names,
+    patterns, or callables ``(namespace, auth)`` like socket.io's
+    ``io.of((name, auth, next) => ...)``). A namespace's own handlers come first,
+    then its :class:`Namespace` class, then the first matching pattern's, then
+    ``"*"``'s.
+
+    ``always_connect=True`` sends the CONNECT reply before the ``connect``
+    handler runs (its emits reach the client at once); refusing then sends a
+    DISCONNECT for the namespace.
 
     Keyword arguments it does not know go to the Engine.IO
     :class:`trio_engineio.Server` (``ping_interval``, ``cors_allowed_origins``,
@@ -58,6 +89,8 @@ class Server:
     def __init__(
         self,
         *,
+        namespaces: str | Sequence[NamespaceFilter] | None = None,
+        always_connect: bool = False,
         connect_timeout: float = 45,
         engineio_connect_timeout: float = 10,
         connect_handler_timeout: float = 10,
@@ -88,7 +121,14 @@ class Server:
         self.max_concurrent_events = max_concurrent_events
         self.max_attachments = max_attachments
         self.max_buffered_packets = max_buffered_packets
+        if isinstance(namespaces, str) and namespaces != "*":
+            raise ValueError('namespaces is "*" or a list')
+        #: ``"*"`` (every namespace accepted) or the extra namespace filters.
+        self.namespaces: str | list[NamespaceFilter] = "*" if namespaces == "*" else list(namespaces or ())
+        self.always_connect = always_connect
         self.handlers: dict[str, dict[str, Callable[..., Any]]] = {}
+        #: Handlers of dynamic namespaces, by pattern, in registration order.
+        self.pattern_handlers: list[tuple[re.Pattern[str], dict[str, Callable[..., Any]]]] = []
         self.namespace_handlers: dict[str, Namespace] = {}
         self._sockets: dict[str, ServerSocket] = {}
         #: namespace -> room -> sids (every socket is in the room named by its sid).
@@ -97,44 +137,17 @@ class Server:
         self._namespace_sids: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------ handlers
-    @overload
-    def on(
-        self, event: str, handler: None = None, namespace: str | None = None
-    ) -> Callable[[HandlerT], HandlerT]: ...
-    @overload
-    def on(self, event: str, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
-    def on(self, event: str, handler: HandlerT | None = None, namespace: str | None = None) -> Any:
-        """Register a handler for ``event`` in ``namespace`` (``"/"``); a decorator or a call.
-
-        ``connect(sid, environ, auth)`` (``auth`` is ``None`` when the client
-        sent none; refuse with ``False`` or :class:`ConnectionRefusedError`),
-        ``disconnect(sid, reason)``, and any event ``(sid, *args)`` whose return
-        value is the acknowledgement (a tuple means several arguments). ``"*"``
-        catches events with no handler of their own as ``(event, sid, *args)``.
-        Handlers may be plain or coroutine functions and may take fewer
-        trailing arguments.
-        """
-        namespace = namespace or "/"
-
-        def register(function: HandlerT) -> HandlerT:
-            self.handlers.setdefault(namespace, {})[event] = function
-            return function
-
-        return register if handler is None else register(handler)
-
-    @overload
-    def event(self, handler: None = None, namespace: str | None = None) -> Callable[[HandlerT], HandlerT]: ...
-    @overload
-    def event(self, handler: HandlerT, namespace: str | None = None) -> HandlerT: ...
-    def event(self, handler: Any = None, namespace: str | None = None) -> Any:
-        """``@sio.event`` registers a function under its own name; ``@sio.event(namespace="/x")`` too."""
-        if handler is not None and callable(handler):
-            return self.on(handler.__name__, handler, namespace=namespace)
-
-        def register(function: HandlerT) -> HandlerT:
-            return self.on(function.__name__, function, namespace=namespace)
-
-        return register
+    def _register_handler(
+        self, event: str, handler: Callable[..., Any], namespace: str | re.Pattern[str] | None
+    ) -> None:
+        if isinstance(namespace, re.Pattern):
+            for pattern, handlers in self.pattern_handlers:
+                if pattern == namespace:
+                    handlers[event] = handler
+                    return
+            self.pattern_handlers.append((namespace, {event: handler}))
+            return
+        super()._register_handler(event, handler, namespace)
 
     def register_namespace(self, namespace_handler: Namespace) -> None:
         """Register a class-based :class:`Namespace`."""
@@ -143,30 +156,62 @@ class Server:
         namespace_handler._set_server(self)
         self.namespace_handlers[namespace_handler.namespace] = namespace_handler
 
-    def _handler(self, namespace: str, event: str) -> tuple[Callable[..., Any] | None, bool]:
-        """The handler for ``event`` and whether it is the catch-all (gets the event name first)."""
+    def _handler(self, namespace: str, event: str) -> tuple[Callable[..., Any] | None, tuple[str, ...]]:
+        """The handler for ``event`` in ``namespace`` and the arguments it gets before the sid."""
+        catchable = event not in RESERVED_EVENTS
         handlers = self.handlers.get(namespace)
         if handlers is not None and event in handlers:
-            return handlers[event], False
+            return handlers[event], ()
         class_based = self.namespace_handlers.get(namespace)
         if class_based is not None:
             method = class_based.handler_for(event)
             if method is not None:
-                return method, False
-        if handlers is not None and "*" in handlers and event not in ("connect", "disconnect"):
-            return handlers["*"], True
-        return None, False
+                return method, ()
+        if handlers is not None and catchable and "*" in handlers:
+            return handlers["*"], (event,)
+        for pattern, dynamic in self.pattern_handlers:
+            if pattern.fullmatch(namespace):
+                if event in dynamic:
+                    return dynamic[event], (namespace,)
+                if catchable and "*" in dynamic:
+                    return dynamic["*"], (event, namespace)
+        if "*" in self.handlers:
+            anywhere = self.handlers["*"]
+            if event in anywhere:
+                return anywhere[event], (namespace,)
+            if catchable and "*" in anywhere:
+                return anywhere["*"], (event, namespace)
+        return None, ()
 
-    def _known_namespace(self, namespace: str) -> bool:
-        return namespace == "/" or namespace in self.handlers or namespace in self.namespace_handlers
+    async def _accepts_namespace(self, namespace: str, auth: Any) -> bool:
+        """Whether a CONNECT to ``namespace`` may go on to its ``connect`` handler."""
+        if namespace == "/" or namespace in self.handlers or namespace in self.namespace_handlers:
+            return True
+        if any(pattern.fullmatch(namespace) for pattern, _ in self.pattern_handlers):
+            return True
+        if self.namespaces == "*":
+            return True
+        for accepted in self.namespaces:
+            if isinstance(accepted, str):
+                if accepted == namespace:
+                    return True
+            elif isinstance(accepted, re.Pattern):
+                if accepted.fullmatch(namespace):
+                    return True
+            else:
+                try:
+                    if await call_handler(accepted, namespace, auth):
+                        return True
+                except Exception:
+                    self.logger.exception("namespace filter %r failed for %.60r", accepted, namespace)
+        await trio.lowlevel.checkpoint()
+        return False
 
-    async def _trigger(self, namespace: str, event: str, *args: Any) -> Any:
-        handler, catch_all = self._handler(namespace, event)
+    async def _trigger(self, namespace: str, event: str, sid: str, *args: Any) -> Any:
+        handler, before = self._handler(namespace, event)
         if handler is None:
             return None
-        if catch_all:
-            return await call_handler(handler, event, *args)
-        return await call_handler(handler, *args)
+        return await call_handler(handler, *before, sid, *args)
 
     # ------------------------------------------------------------ lifetime
     async def __aenter__(self) -> Server:
@@ -251,6 +296,10 @@ class Server:
             pending = socket.acks.pop(packet.id, None)
             if pending is None:
                 self.logger.info("ignored an ACK for id %s never issued on %s", packet.id, socket.sid)
+            elif pending.callback is not None:
+                await limiter.acquire()
+                nursery.start_soon(run_callback, pending.callback, packet.data, limiter)
+                return
             else:
                 pending.resolve(packet.data)
             await trio.lowlevel.checkpoint()
@@ -261,15 +310,15 @@ class Server:
     async def _run_event(self, socket: ServerSocket, packet: Packet, limiter: trio.Semaphore) -> None:
         try:
             event, *args = packet.data
-            handler, catch_all = self._handler(socket.namespace, event)
+            if event in RESERVED_EVENTS:
+                self.logger.info("ignored an event named %r from %s (reserved)", event, socket.sid)
+                return
+            handler, before = self._handler(socket.namespace, event)
             if handler is None:
                 self.logger.debug("no handler for event %.60r in %.60r", event, socket.namespace)
                 return
             try:
-                if catch_all:
-                    result = await call_handler(handler, event, socket.sid, *args)
-                else:
-                    result = await call_handler(handler, socket.sid, *args)
+                result = await call_handler(handler, *before, socket.sid, *args)
             except Exception:
                 self.logger.exception("handler for event %.60r failed (sid %s)", event, socket.sid)
                 return
@@ -286,21 +335,26 @@ class Server:
 
     async def _handle_connect(self, client: EngineClient, packet: Packet) -> None:
         namespace = packet.namespace
-        if not self._known_namespace(namespace):
-            await self._connect_error(client, namespace, {"message": "Invalid namespace"})
-            return
         if namespace in client.sockets:
             self.logger.info("ignored a second CONNECT to %.60r on session %s", namespace, client.conn.sid)
             await trio.lowlevel.checkpoint()
             return
         if len(client.sockets) >= self.max_namespaces:
             raise ProtocolError(f"more than {self.max_namespaces} namespaces on one connection")
+        if not await self._accepts_namespace(namespace, packet.data):
+            await self._connect_error(client, namespace, {"message": "Invalid namespace"})
+            return
         sid = self._new_sid()
         socket = ServerSocket(client, namespace, sid, max_buffered=self.max_buffered_packets)
         client.sockets[namespace] = socket
         self._sockets[sid] = socket
         self._rooms.setdefault(namespace, {})[sid] = {sid}
         self._namespace_sids.setdefault(namespace, set()).add(sid)
+        if self.always_connect:
+            socket.connected = True
+            if not await client.send_messages(encode(Packet(PacketType.CONNECT, namespace, {"sid": sid}))):
+                self._forget(socket)
+                return
         refusal: dict[str, Any] | None = None
         try:
             verdict: Any = False
@@ -316,9 +370,14 @@ class Server:
             self.logger.exception("connect handler failed for %s", sid)
             refusal = {"message": "Connection rejected by server"}
         if refusal is not None or socket.disconnected:
+            was_connected = socket.connected and not socket.disconnected
             self._forget(socket)
-            if refusal is not None:
+            if refusal is not None and was_connected:  # always_connect: the client was told it is in
+                await client.send_messages(encode(Packet(PacketType.DISCONNECT, namespace)))
+            elif refusal is not None:
                 await self._connect_error(client, namespace, refusal)
+            return
+        if self.always_connect:
             return
         messages = encode(Packet(PacketType.CONNECT, namespace, {"sid": sid}))
         socket.connected = True
@@ -344,33 +403,50 @@ class Server:
         """Take ``socket`` out of every registry (no handler called)."""
         socket.disconnected = True
         socket.connected = False
-        if socket.client.sockets.get(socket.namespace) is socket:
-            del socket.client.sockets[socket.namespace]
+        namespace = socket.namespace
+        if socket.client.sockets.get(namespace) is socket:
+            del socket.client.sockets[namespace]
         self._sockets.pop(socket.sid, None)
-        self._namespace_sids.get(socket.namespace, set()).discard(socket.sid)
-        rooms = self._rooms.get(socket.namespace, {})
-        for room in socket.rooms:
-            members = rooms.get(room)
-            if members is not None:
-                members.discard(socket.sid)
-                if not members:
-                    del rooms[room]
+        sids = self._namespace_sids.get(namespace)
+        if sids is not None:
+            sids.discard(socket.sid)
+            if not sids:  # dynamic namespaces come and go: keep no empty entries
+                del self._namespace_sids[namespace]
+        rooms = self._rooms.get(namespace)
+        if rooms is not None:
+            for room in socket.rooms:
+                members = rooms.get(room)
+                if members is not None:
+                    members.discard(socket.sid)
+                    if not members:
+                        del rooms[room]
+            if not rooms:
+                del self._rooms[namespace]
         socket.rooms = set()
         socket.fail_acks()
 
     async def _socket_gone(self, socket: ServerSocket, reason: str) -> None:
-        """Forget a connected socket and run its ``disconnect`` handler once (shielded, bounded)."""
+        """Forget a connected socket: ``disconnecting`` (still in its rooms), then ``disconnect``.
+
+        Each handler runs once, shielded and bounded by the engine's ``shutdown_timeout``.
+        Nothing more is sent to the socket from the moment it is gone.
+        """
         if socket.disconnected:
             return
         was_connected = socket.connected
+        socket.disconnected = True
+        if was_connected:
+            await self._run_shielded(socket, "disconnecting", reason)
         self._forget(socket)
-        if not was_connected:
-            return
+        if was_connected:
+            await self._run_shielded(socket, "disconnect", reason)
+
+    async def _run_shielded(self, socket: ServerSocket, event: str, reason: str) -> None:
         with trio.CancelScope(shield=True, deadline=trio.current_time() + self.eio.options.shutdown_timeout):
             try:
-                await self._trigger(socket.namespace, "disconnect", socket.sid, reason)
+                await self._trigger(socket.namespace, event, socket.sid, reason)
             except Exception:
-                self.logger.exception("disconnect handler failed for %s", socket.sid)
+                self.logger.exception("%s handler failed for %s", event, socket.sid)
 
     # ------------------------------------------------------------ sending
     def _socket(self, sid: str, namespace: str | None) -> ServerSocket:
@@ -403,23 +479,68 @@ class Server:
         room: str | list[str] | None = None,
         skip_sid: str | list[str] | None = None,
         namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+        *,
+        volatile: bool = False,
     ) -> None:
         """Send ``event`` to a sid, a room, several rooms, or (``to=None``) every socket of the namespace.
 
         ``data`` is the one argument; a tuple means several, ``None`` none;
-        ``bytes`` anywhere inside travel as binary attachments. The packet is
-        encoded once for all recipients. Waits while a recipient's outgoing
-        buffer is full (backpressure); recipients that are gone are skipped.
+        ``bytes`` anywhere inside travel as binary attachments (at most
+        :data:`~trio_engineio.socketio.protocol.MAX_ATTACHMENTS`, else
+        ``ValueError``). The packet is encoded once for all recipients. Waits
+        while a recipient's outgoing buffer is full (backpressure); recipients
+        that are gone are skipped. Reserved event names (``connect``,
+        ``disconnect``...) raise ``ValueError``.
+
+        ``callback``: each recipient is asked to acknowledge, and
+        ``callback(*args)`` (plain or async) runs with each acknowledgement's
+        arguments, as a task of that recipient's connection; it never runs for
+        a recipient that goes away first. Over ``max_pending_calls``
+        unanswered per socket the oldest callbacks are forgotten.
+
+        ``volatile=True``: a recipient whose outgoing buffer is full (or that
+        is being written to) does not get the event, instead of making the
+        emit wait, like socket.io's ``socket.volatile.emit``.
         """
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_event_name(event)
         namespace = namespace or "/"
-        messages = encode(Packet(PacketType.EVENT, namespace, [event, *emit_arguments(data)]))
         targets = self._targets(namespace, to if to is not None else room, skip_sid)
-        for socket in targets:
+        if callback is None:
+            messages = encode(Packet(PacketType.EVENT, namespace, [event, *emit_arguments(data)]))
+            for socket in targets:
+                if volatile:
+                    await socket.send_volatile(messages)
+                else:
+                    await socket.send_messages(messages)
+        else:
+            arguments = [event, *emit_arguments(data)]
+            encode(Packet(PacketType.EVENT, namespace, arguments))  # refuse bad data before sending any
+            for socket in targets:
+                await self._emit_with_callback(socket, arguments, callback, volatile)
+        await trio.lowlevel.checkpoint()
+
+    async def _emit_with_callback(
+        self, socket: ServerSocket, arguments: list[Any], callback: Callable[..., Any], volatile: bool
+    ) -> None:
+        if socket.disconnected or not make_room(socket.acks, self.max_pending_calls):
+            return
+        ack_id = self._next_ack_id(socket)
+        socket.acks[ack_id] = PendingAck(callback)
+        messages = encode(Packet(PacketType.EVENT, socket.namespace, arguments, ack_id))
+        if volatile:
+            sent = await socket.send_volatile(messages)
+        else:
             await socket.send_messages(messages)
-        if not targets:
-            await trio.lowlevel.checkpoint()
+            sent = not socket.disconnected
+        if not sent:
+            socket.acks.pop(ack_id, None)
+
+    @staticmethod
+    def _next_ack_id(socket: ServerSocket) -> int:
+        ack_id = socket.next_ack_id
+        socket.next_ack_id = 0 if ack_id >= MAX_ACK_ID else ack_id + 1
+        return ack_id
 
     async def send(
         self,
@@ -453,15 +574,13 @@ class Server:
         target = to or sid
         if target is None:
             raise ValueError("call() needs to= (one sid)")
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event!r} is a reserved event name")
+        check_event_name(event)
         socket = self._sockets.get(target)
         if socket is None or socket.namespace != (namespace or "/") or socket.disconnected:
             raise DisconnectedError(f"no socket {target!r} in namespace {namespace or '/'!r}")
-        if len(socket.acks) >= self.max_pending_calls:
+        if not make_room(socket.acks, self.max_pending_calls):
             raise RuntimeError(f"{self.max_pending_calls} calls already wait on {target}")
-        ack_id = socket.next_ack_id
-        socket.next_ack_id = 0 if ack_id >= MAX_ACK_ID else ack_id + 1
+        ack_id = self._next_ack_id(socket)
         pending = socket.acks[ack_id] = PendingAck()
         try:
             messages = encode(

@@ -1,0 +1,190 @@
+"""The client side of ``emit(callback=)``, volatile emits and reserved names, and the server
+features (dynamic namespaces, ``disconnecting``, callbacks) as our client meets them over
+loopback under ``trio_engineio.serve``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from conftest import ServeApp
+
+from trio_engineio import socketio
+from trio_engineio.socketio.protocol import MAX_ATTACHMENTS
+from trio_engineio.testing import open_test_client
+
+pytestmark = pytest.mark.timeout(30)
+URL = "http://testserver"
+
+
+@asynccontextmanager
+async def served(sio: socketio.Server) -> AsyncIterator[dict[str, Any]]:
+    """The server running, and the client options that reach it in memory."""
+    app = socketio.ASGIApp(sio)
+    async with sio, open_test_client(app) as http:
+        yield {"http_client": http}
+
+
+def make_server() -> socketio.Server:
+    sio = socketio.Server(ping_interval=100, ping_timeout=100)
+    sio.on("echo", lambda sid, *args: args)
+    return sio
+
+
+async def wait_for(condition: Any) -> None:
+    with trio.fail_after(5):
+        while not condition():
+            await trio.sleep(0.01)
+
+
+async def test_client_emit_callback(autojump_clock: Any) -> None:
+    sio = make_server()
+    sio.on("silent", lambda sid: None)
+    got: list[Any] = []
+
+    async def slow_callback(*args: Any) -> None:
+        await trio.sleep(1)
+        got.append(("async", args))
+
+    async with served(sio) as options, socketio.Client(**options) as client:
+        await client.connect(URL, transports=["polling"])
+        await client.emit("echo", ("a", {"b": b"\x02"}), callback=lambda *args: got.append(args))
+        await client.emit("silent", callback=lambda *args: got.append(args))
+        await client.emit("echo", 3, callback=slow_callback)
+        await wait_for(lambda: len(got) == 3)
+        assert got == [("a", {"b": b"\x02"}), (), ("async", (3,))]
+
+
+async def test_client_callbacks_are_bounded_and_calls_refused_beyond(autojump_clock: Any) -> None:
+    sio = make_server()
+
+    @sio.on("ignore")
+    async def ignore(sid: str) -> None:
+        await trio.sleep_forever()  # never acks
+
+    async with served(sio) as options, socketio.Client(max_pending_calls=2, **options) as client:
+        await client.connect(URL, transports=["polling"])
+        got: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: client.call("ignore", timeout=5))
+            nursery.start_soon(lambda: client.call("ignore", timeout=5))
+            await trio.sleep(0.5)
+            with pytest.raises(RuntimeError, match="calls already wait"):
+                await client.emit("echo", 1, callback=got.append)
+            with pytest.raises(RuntimeError, match="calls already wait"):
+                await client.call("echo", 1)
+            nursery.cancel_scope.cancel()
+        for _ in range(3):  # callbacks displace older callbacks
+            await client.emit("ignore", callback=got.append)
+        await client.emit("echo", "last", callback=got.append)
+        await wait_for(lambda: got == ["last"])
+
+
+async def test_client_server_emit_callback_answered_by_a_handler(autojump_clock: Any) -> None:
+    sio = make_server()
+    answers: list[Any] = []
+    async with served(sio) as options, socketio.Client(**options) as client:
+        client.on("double", lambda value: value * 2)
+        await client.connect(URL, transports=["polling"])
+        await sio.emit("double", 21, callback=answers.append)
+        await wait_for(lambda: answers == [42])
+
+
+@pytest.mark.parametrize(
+    "name", ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]
+)
+async def test_client_refuses_reserved_names(autojump_clock: Any, name: str) -> None:
+    sio = make_server()
+    async with served(sio) as options, socketio.Client(**options) as client:
+        await client.connect(URL, transports=["polling"])
+        for emit in (
+            lambda: client.emit(name),
+            lambda: client.emit(name, volatile=True),
+            lambda: client.emit(name, callback=print),
+            lambda: client.call(name),
+        ):
+            with pytest.raises(ValueError, match="reserved event name"):
+                await emit()
+        with pytest.raises(ValueError, match="binary values"):
+            await client.emit("echo", [b"x"] * (MAX_ATTACHMENTS + 1))
+        assert await client.call("echo", "still connected", timeout=5) == "still connected"
+
+
+async def test_client_volatile_emits_are_not_buffered(autojump_clock: Any) -> None:
+    sio = make_server()
+    notes: list[Any] = []
+    sio.on("note", lambda sid, value: notes.append(value))
+    async with (
+        served(sio) as options,
+        socketio.Client(reconnection_delay=1, randomization_factor=0, **options) as client,
+    ):
+        lost = trio.Event()
+        back = trio.Event()
+        client.on("disconnect", lambda reason: lost.set())
+        await client.connect(URL, transports=["polling"])
+        client.on("connect", back.set)
+        await client.emit("note", "volatile while connected", volatile=True)
+        await wait_for(lambda: len(notes) == 1)
+        await sio.eio.disconnect()
+        await lost.wait()
+        await client.emit("note", "volatile while reconnecting: dropped", volatile=True)
+        await client.emit("note", "buffered while reconnecting")
+        with trio.fail_after(10):
+            await back.wait()
+        assert await client.call("echo", "sync", timeout=5) == "sync"
+        assert notes == ["volatile while connected", "buffered while reconnecting"]
+
+
+async def test_features_over_loopback(serve_app: ServeApp) -> None:
+    """Dynamic namespaces, callbacks both ways and ``disconnecting``, our client over hypercorn."""
+    sio = socketio.Server(ping_interval=5, ping_timeout=5)
+    pattern = re.compile(r"/game-(\d+)")
+    seen: list[Any] = []
+    gone = trio.Event()
+
+    @sio.on("connect", namespace=pattern)
+    async def connect(namespace: str, sid: str, environ: Any, auth: Any) -> None:
+        await sio.enter_room(sid, "players", namespace=namespace)
+        await sio.emit("ask", namespace, to=sid, namespace=namespace, callback=seen.append)
+
+    @sio.on("move", namespace=pattern)
+    def move(namespace: str, sid: str, square: str) -> Any:
+        return pattern.fullmatch(namespace).group(1), square  # type: ignore[union-attr]
+
+    @sio.on("disconnecting", namespace=pattern)
+    def disconnecting(namespace: str, sid: str, reason: str) -> None:
+        seen.append(("disconnecting", namespace, sio.rooms(sid, namespace=namespace)[1:], reason))
+
+    @sio.on("disconnect", namespace=pattern)
+    def disconnect(namespace: str, sid: str, reason: str) -> None:
+        gone.set()
+
+    url = await serve_app(socketio.ASGIApp(sio))
+    for transports in (["websocket"], ["polling"]):
+        seen.clear()
+        gone = trio.Event()
+        moves: list[Any] = []
+        async with socketio.Client(reconnection=False) as client:
+            client.on("ask", lambda namespace: f"answer from {namespace}", namespace="/game-7")
+            await client.connect(url, transports=transports, namespaces=["/game-7"])
+
+            def moved(*args: Any, moves: list[Any] = moves) -> None:
+                moves.append(args)
+
+            await client.emit("move", "e4", namespace="/game-7", callback=moved)
+            with trio.fail_after(10):
+                while not (moves and seen):
+                    await trio.sleep(0.01)
+            assert moves == [("7", "e4")]
+            assert seen == ["answer from /game-7"]
+            async with socketio.Client(reconnection=False) as refused:
+                with pytest.raises(socketio.ConnectionRefusedError, match="Invalid namespace"):
+                    await refused.connect(url, transports=transports, namespaces=["/game-x"])
+        with trio.fail_after(10):
+            await gone.wait()
+        assert seen[1] == ("disconnecting", "/game-7", ["players"], "client disconnect")
