@@ -1,7 +1,9 @@
 """A raw Socket.IO peer over an in-memory websocket (``trio_engineio.testing``), for server tests.
 
 It speaks Engine.IO frames by hand (``4`` + Socket.IO packet, binary frames as
-attachments) so that tests can send exactly what a hostile client would.
+attachments) so that tests can send exactly what a hostile client would. Also
+the in-memory server harness: :func:`quiet_server`, :func:`running` (for raw
+peers) and :func:`served` (for our client over httpx's ASGI transport).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from typing import Any
 
 import trio
 
+from trio_engineio import socketio
 from trio_engineio.socketio.protocol import Decoder, Packet, PacketType, encode
-from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_websocket
+from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_test_client, open_websocket
 
 URL = "/socket.io/?EIO=4&transport=websocket"
+#: What :class:`socketio.Client` connects to with :func:`served`'s options.
+CLIENT_URL = "http://testserver"
 
 
 class EngineClosed(Exception):
@@ -84,3 +89,32 @@ async def nothing_for(peer: WirePeer, seconds: float = 1) -> None:
     with trio.move_on_after(seconds):
         packet = await peer.receive()
         raise AssertionError(f"unexpected {packet}")
+
+
+def quiet_server(**options: Any) -> socketio.Server:
+    """A server whose heartbeats stay out of the way (100 s) unless ``options`` say otherwise."""
+    options.setdefault("ping_interval", 100)
+    options.setdefault("ping_timeout", 100)
+    return socketio.Server(**options)
+
+
+def echo_server() -> socketio.Server:
+    """:func:`quiet_server` whose ``echo`` event acks its arguments back."""
+    sio = quiet_server()
+    sio.on("echo", lambda sid, *args: args)
+    return sio
+
+
+@asynccontextmanager
+async def running(sio: socketio.Server) -> AsyncIterator[socketio.ASGIApp]:
+    """The server running; yields its ASGI app for :func:`open_peer`."""
+    app = socketio.ASGIApp(sio)
+    async with sio:
+        yield app
+
+
+@asynccontextmanager
+async def served(sio: socketio.Server) -> AsyncIterator[dict[str, Any]]:
+    """The server running, and the :class:`socketio.Client` options that reach it in memory."""
+    async with running(sio) as app, open_test_client(app) as http:
+        yield {"http_client": http}

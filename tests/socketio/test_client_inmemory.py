@@ -5,32 +5,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
+from sio_wire import CLIENT_URL, echo_server, served
 
 from trio_engineio import socketio
-from trio_engineio.testing import open_test_client
 
 pytestmark = pytest.mark.timeout(30)
-URL = "http://testserver"
-
-
-@asynccontextmanager
-async def served(sio: socketio.Server) -> AsyncIterator[dict[str, Any]]:
-    """The server running, and the client options that reach it in memory."""
-    app = socketio.ASGIApp(sio)
-    async with sio, open_test_client(app) as http:
-        yield {"http_client": http}
-
-
-def make_server() -> socketio.Server:
-    sio = socketio.Server(ping_interval=100, ping_timeout=100)
-    sio.on("echo", lambda sid, *args: args)
-    return sio
+URL = CLIENT_URL
+make_server = echo_server
 
 
 async def test_emits_while_reconnecting_are_buffered_and_bounded(autojump_clock: Any) -> None:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
-from sio_wire import WirePeer, nothing_for, open_peer
+from sio_wire import WirePeer, nothing_for, open_peer, quiet_server, running
 
 from trio_engineio import socketio
 from trio_engineio.socketio.protocol import MAX_ATTACHMENTS, Packet, PacketType, encode
@@ -24,17 +22,7 @@ pytestmark = pytest.mark.timeout(20)
 RESERVED = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]
 
 
-@asynccontextmanager
-async def running(sio: socketio.Server) -> AsyncIterator[socketio.ASGIApp]:
-    app = socketio.ASGIApp(sio)
-    async with sio:
-        yield app
-
-
-def make_server(**options: Any) -> socketio.Server:
-    options.setdefault("ping_interval", 100)
-    options.setdefault("ping_timeout", 100)
-    return socketio.Server(**options)
+make_server = quiet_server
 
 
 async def connected_sid(peer: WirePeer, namespace: str = "/") -> str:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
-from sio_wire import nothing_for, open_peer
+from sio_wire import nothing_for, open_peer, quiet_server, running
 
 from trio_engineio import socketio
 from trio_engineio.socketio.protocol import MAX_ACK_ID, Packet, PacketType
@@ -18,17 +16,7 @@ T = PacketType
 pytestmark = pytest.mark.timeout(20)
 
 
-@asynccontextmanager
-async def running(sio: socketio.Server) -> AsyncIterator[socketio.ASGIApp]:
-    app = socketio.ASGIApp(sio)
-    async with sio:
-        yield app
-
-
-def make_server(**options: Any) -> socketio.Server:
-    options.setdefault("ping_interval", 100)
-    options.setdefault("ping_timeout", 100)
-    return socketio.Server(**options)
+make_server = quiet_server
 
 
 async def test_connect_event_ack_and_disconnect(autojump_clock: Any) -> None:
