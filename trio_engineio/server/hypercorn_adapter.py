@@ -1,14 +1,34 @@
-"""The one place that wraps hypercorn: containments of its bugs, checked against its version.
+"""The one place that knows hypercorn: its quirks the transports rely on, and containments of its bugs.
 
-Each containment replaces one name that hypercorn looks up when it runs (a
-module global) with a subclass of what was there, so hypercorn's own classes
-stay untouched and everything not named here keeps its upstream behaviour.
-:func:`install` applies them once per process; :class:`~trio_engineio.ASGIApp`
-and :func:`~trio_engineio.serve` call it, so both ``serve()`` and
-``hypercorn --worker-class trio module:app`` run contained. A containment is
-applied only when the installed hypercorn (and, for the websocket ones, wsproto)
-is a version listed in :data:`CHECKED`; otherwise it is skipped and one warning
-says so. The bug reports, with reproductions, are in ``docs/hypercorn.rst``.
+**Quirks** (Q1-Q5): upstream behaviour or private detail of hypercorn's trio
+worker that the transports either use or must work around. Each is stated
+once, in the docstring of the name the transports call, with the hypercorn
+versions it was checked on (:data:`QUIRKS`); each has a test over real
+hypercorn (``tests/test_hypercorn_quirks.py``) that asserts the upstream
+behaviour is still there and so fails once hypercorn changes it. Behind any
+other ASGI server the same calls fall back to plain ASGI:
+
+* Q1 :func:`request_channel`: ``receive`` is a trio memory channel's bound
+  ``receive`` (peek without waiting, wait on a clone); ``None`` elsewhere.
+* Q2 :data:`SEND_RACE`, :func:`send_or_drain`, :func:`close_websocket`:
+  hypercorn closes a connection with ``send_eof()`` outside its send lock, so
+  a send of ours at that moment raises ``trio.BusyResourceError``.
+* Q3 :func:`sends_shielded`: hypercorn writes shielded from cancellation.
+* Q4 :func:`accept_websocket`: bytes behind an upgrade request, before the
+  app's accept: hypercorn answers 400 itself, then the app hears nothing more.
+* Q5 :func:`after_body_read`: an answer sent at once after the body's last
+  event can meet hypercorn closing the connection under it.
+
+**Containments** (I1, I2, I5/I6): each replaces one name that hypercorn looks
+up when it runs (a module global) with a subclass of what was there, so
+hypercorn's own classes stay untouched and everything not named here keeps its
+upstream behaviour. :func:`install` applies them once per process;
+:class:`~trio_engineio.ASGIApp` and :func:`~trio_engineio.serve` call it, so
+both ``serve()`` and ``hypercorn --worker-class trio module:app`` run
+contained. A containment is applied only when the installed hypercorn (and,
+for the websocket ones, wsproto) is a version listed in :data:`CHECKED`;
+otherwise it is skipped and one warning says so. The bug reports, with
+reproductions, are in ``docs/hypercorn.rst``.
 
 * I1 (hypercorn 0.18.0, pgjones/hypercorn#329): DATA arriving for an HTTP/2
   stream that hypercorn has already answered and closed raises ``KeyError``
@@ -36,7 +56,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -46,6 +66,7 @@ from typing import Any
 import hypercorn.protocol
 import hypercorn.protocol.ws_stream
 import hypercorn.trio.run
+import trio
 from hypercorn.config import Config
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.trio.tcp_server import TCPServer
@@ -54,12 +75,27 @@ from wsproto.events import CloseConnection, Event
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
+from .http import ASGIReceive, ASGISend, Headers
 from .server import Server
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["CHECKED", "CONTAINMENTS", "install"]
+__all__ = [
+    "CHECKED",
+    "CONTAINMENTS",
+    "QUIRKS",
+    "QUIRKS_CHECKED",
+    "SEND_RACE",
+    "Quirk",
+    "accept_websocket",
+    "after_body_read",
+    "close_websocket",
+    "install",
+    "request_channel",
+    "send_or_drain",
+    "sends_shielded",
+]
 
 logger = logging.getLogger("trio_engineio.hypercorn")
 
@@ -76,6 +112,199 @@ CHECKED: dict[str, tuple[str, ...]] = {
 _inflate_limit: ContextVar[int] = ContextVar("inflate_limit", default=Config.websocket_max_message_size)
 
 
+# ======================================================================================= quirks
+#: hypercorn versions the quirks were checked on: 0.18.0 by ``tests/test_hypercorn_quirks.py``,
+#: 0.17.3 by reading its code, which is the same at every point named below.
+QUIRKS_CHECKED: tuple[str, ...] = ("0.17.3", "0.18.0")
+
+
+@dataclass(frozen=True)
+class Quirk:
+    """One behaviour of hypercorn's trio worker that the transports rely on or work around."""
+
+    #: Q1 ... Q5, as in this module's docstring and ``docs/hypercorn.rst``.
+    row: str
+    #: What hypercorn does, in a few words.
+    summary: str
+    #: The adapter names that state it (their docstrings say why and where).
+    names: tuple[str, ...]
+    #: The test in ``tests/test_hypercorn_quirks.py`` that fails once hypercorn changes it.
+    test: str
+    #: hypercorn versions it was checked on.
+    checked: tuple[str, ...] = QUIRKS_CHECKED
+
+
+#: Every quirk, with the names that state it and the test that flips when hypercorn changes it.
+QUIRKS = (
+    Quirk(
+        "Q1",
+        "receive is the bound receive of the request's trio memory channel",
+        ("request_channel",),
+        "test_q1_receive_is_a_memory_channels_bound_receive",
+    ),
+    Quirk(
+        "Q2",
+        "send_eof() outside the send lock: a send meeting it raises trio.BusyResourceError",
+        ("SEND_RACE", "send_or_drain", "close_websocket"),
+        "test_q2_close_sends_eof_outside_the_send_lock_and_a_send_meeting_it_raises",
+    ),
+    Quirk(
+        "Q3",
+        "socket writes are shielded from cancellation",
+        ("sends_shielded",),
+        "test_q3_a_send_to_a_client_that_does_not_read_outlives_its_cancel_scope",
+    ),
+    Quirk(
+        "Q4",
+        "bytes behind an upgrade request before the accept: hypercorn's own 400, then silence",
+        ("accept_websocket",),
+        "test_q4_bytes_behind_an_upgrade_request_get_hypercorns_400_and_the_app_hears_nothing",
+    ),
+    Quirk(
+        "Q5",
+        "an answer right after the body's last event can meet the connection closing under it",
+        ("after_body_read",),
+        "test_q5_an_answer_at_once_after_the_body_can_lose_the_connection_under_it",
+    ),
+)
+
+
+def request_channel(receive: ASGIReceive) -> trio.MemoryReceiveChannel[Any] | None:
+    """Q1: the request's memory channel when ``receive`` is its bound ``receive``, else ``None``.
+
+    hypercorn's trio worker (``TaskGroup.spawn_app`` in ``hypercorn/trio/task_group.py``,
+    0.17.3 and 0.18.0) opens a ``trio`` memory channel per request and hands
+    the app ``app_receive_channel.receive``; no one else reads that channel.
+    The transports then look at queued events without waiting
+    (``receive_nowait``: a long-poll's disconnect, the rest of a POST body,
+    every websocket frame already there) and wait on a ``clone()`` that they
+    close to wake the waiting task, with no watcher task and no cancel scope
+    per wait. This is hypercorn's implementation, not ASGI: with any other
+    ``receive`` (``None`` here) the transports call ``receive()`` only.
+    """
+    channel = getattr(receive, "__self__", None)
+    return channel if isinstance(channel, trio.MemoryReceiveChannel) else None
+
+
+def sends_shielded(receive: ASGIReceive) -> bool:
+    """Q3: True when this request's ``send`` writes to the socket shielded from cancellation.
+
+    hypercorn's trio worker (``TCPServer.protocol_send`` in
+    ``hypercorn/trio/tcp_server.py``, 0.17.3 and 0.18.0) takes its send lock,
+    then calls ``send_all`` inside a ``CancelScope`` with ``shield = True``. So:
+
+    * a cancel scope around a send cannot bound it: a send to a client that
+      stopped reading waits until the TCP connection fails (``serve()`` sets
+      ``tcp_user_timeout`` so the kernel fails it);
+    * a ``trio.Cancelled`` out of a send comes from waiting for the lock:
+      nothing of that message was written.
+
+    The worker is recognised by its ``receive`` (:func:`request_channel`), not
+    by ``send``, which middleware may wrap. False for any other server: its
+    sends are taken to be cancellable at any point.
+    """
+    return request_channel(receive) is not None
+
+
+#: Q2: what a send raises when hypercorn is closing the connection under it (``except SEND_RACE:``).
+#:
+#: hypercorn's trio worker (``TCPServer._close`` in ``hypercorn/trio/tcp_server.py``,
+#: 0.17.3 and 0.18.0) calls ``stream.send_eof()`` without taking the send lock that
+#: every write holds, and ``TCPServer.protocol_send`` turns only
+#: ``BrokenResourceError``/``ClosedResourceError`` into a closed connection. A send
+#: of the app that meets ``send_eof()`` in trio's conflict detector therefore raises
+#: ``trio.BusyResourceError`` out of ``send()``, with nothing of it written. It
+#: happens when hypercorn closes the connection itself while the app writes: a
+#: client's close frame answered as the app sends, a client closing a half-sent
+#: request after its refusal, bytes behind a body (Q5). The client is going away;
+#: the error means "gone", not a failure of the app. Never raised by other servers.
+SEND_RACE: tuple[type[Exception], ...] = (trio.BusyResourceError,)
+
+
+async def send_or_drain(
+    answer: Callable[[], Awaitable[None]], receive: ASGIReceive, *, drain_for: float
+) -> bool:
+    """Q2: run ``answer`` (sends an HTTP response); False if the connection closed under it.
+
+    On a send race (:data:`SEND_RACE`) the response is left unfinished, and the
+    ASGI call must not return yet: hypercorn answers 500 on the app's behalf
+    for a request whose response was not started when the app returns, and
+    that write races the close as well. So this waits, up to ``drain_for``
+    seconds, for ``http.disconnect``, which hypercorn sends once it has
+    closed the request. True when the answer was sent whole.
+    """
+    try:
+        await answer()
+    except SEND_RACE:
+        with trio.move_on_after(drain_for):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        return False
+    return True
+
+
+async def close_websocket(
+    send: ASGISend, receive: ASGIReceive, message: MutableMapping[str, Any], *, wait_for: float
+) -> None:
+    """Q2: send ``websocket.close``, then wait (shielded, ``wait_for`` seconds) for ``websocket.disconnect``.
+
+    Returning from the ASGI call while hypercorn's read task is still answering
+    the client's close frame lets the worker run ``TCPServer._close()`` (its
+    ``send_eof()`` outside the send lock) concurrently with that answer; the
+    read task then gets ``trio.BusyResourceError`` out of its own write, which
+    (without containment I1) stopped the whole server. hypercorn sends
+    ``websocket.disconnect`` once its side is done, which closes that window.
+    A send race on our close frame (the connection is already closing) is
+    dropped. With any other server this is the plain close handshake.
+    """
+    with trio.CancelScope(deadline=trio.current_time() + wait_for, shield=True):
+        try:
+            await send(message)
+        except SEND_RACE:
+            pass
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+
+async def accept_websocket(send: ASGISend, headers: Headers) -> Exception | None:
+    """Q4: send ``websocket.accept``; the error if the server could not accept (the request is over).
+
+    hypercorn 0.17.3 and 0.18.0: bytes that follow an upgrade request and
+    reach ``WSStream.handle`` before the app's accept are answered by
+    hypercorn itself with ``400`` and ``Connection: close``, and h11 then
+    raises ``LocalProtocolError("Can't send data when our state is ERROR")``
+    in hypercorn's read task (containment I1 ends that connection only). The
+    app hears nothing more: no ``websocket.disconnect``; its accept raises an
+    h11 ``LocalProtocolError`` ("Received server _SWITCH_UPGRADE event without
+    a pending proposal") when it comes before the connection is torn down,
+    or the request task is cancelled with it. So an error here ends the
+    request, never the server, and whatever the transport sends after it
+    reaches no one under hypercorn (an HTTP refusal may still reach the client
+    behind another server).
+    """
+    try:
+        await send({"type": "websocket.accept", "headers": headers})
+    except Exception as exc:
+        return exc
+    return None
+
+
+async def after_body_read() -> None:
+    """Q5: let the ASGI server take in what follows the body, before answering with ``Connection: close``.
+
+    hypercorn 0.17.3 and 0.18.0: the read task hands the body's last event
+    to the app and goes on with the bytes behind it without waiting; h11
+    pauses it (``PAUSED``) only when it reaches them. An answer that turns
+    keep-alive off before that makes h11 take those bytes for junk on a
+    closing connection: hypercorn closes the connection under the answer
+    (the client gets none or part of it, and the app's send meets
+    :data:`SEND_RACE`). One checkpoint lets the read task reach its pause.
+    Harmless elsewhere.
+    """
+    await trio.lowlevel.checkpoint()
+
+
+# ================================================================================== containments
 # ------------------------------------------------------------------- I1: one connection, one failure
 class ContainedTCPServer(TCPServer):
     """hypercorn's trio connection handler; an exception ends only its own connection.
