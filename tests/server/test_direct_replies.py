@@ -242,7 +242,8 @@ async def test_a_reply_stuck_on_a_client_that_stopped_reading_does_not_hold_the_
                     conn = eng.server._sessions[sid]
                     if conn.closed and closed_at is None:
                         closed_at = trio.current_time()
-                        assert conn._writing >= _session.WRITER_DIRECT  # stuck in a reply
+                        assert conn._lease is not None
+                        assert conn._lease.replying  # stuck in a reply
                     await trio.sleep(0.01)
                 assert closed_at is not None
                 # It left the registry; disconnect fires right after (one await later).

@@ -23,8 +23,10 @@ __all__ = [
     "decode_frame",
     "decode_payload",
     "encode_frame",
+    "encode_message_frame",
     "encode_payload",
     "encoded_payload_size",
+    "message_in_frame",
 ]
 
 #: Separates packets inside a long-polling payload.
@@ -79,6 +81,23 @@ def encode_frame(packet: Packet) -> str | bytes:
     if isinstance(data, bytes):
         return data
     return _CHAR_BY_TYPE[packet.type] + data
+
+
+def encode_message_frame(data: str | bytes) -> str | bytes:
+    """The websocket frame of a MESSAGE with ``data``: ``encode_frame`` without the packet object."""
+    if type(data) is str:
+        return "4" + data
+    return data
+
+
+def message_in_frame(frame: str | bytes) -> str | bytes | None:
+    """The data of a MESSAGE frame, ``None`` for any other frame (decode those with :func:`decode_frame`).
+
+    The fast path for the frame a session receives most: no packet object is made.
+    """
+    if isinstance(frame, str):
+        return frame[1:] if frame[:1] == "4" else None
+    return frame
 
 
 def decode_frame(frame: str | bytes) -> Packet:

@@ -22,7 +22,7 @@ from .events import (
     UpgradeCompleted,
 )
 from .handshake import Handshake, seconds_to_ms
-from .packets import RECORD_SEPARATOR, Packet, PacketType
+from .packets import RECORD_SEPARATOR, Packet, PacketType, decode_frame, decode_payload, message_in_frame
 from .reasons import CloseInfo, CloseReason
 
 __all__ = ["ServerSession", "SessionState", "UpgradeState"]
@@ -326,17 +326,38 @@ class ServerSession:
             return None
         return self._receive_one(packet, now)
 
+    def receive_payload(self, body: bytes | str, now: float) -> list[Event]:
+        """Feed a long-polling POST body; :class:`ParseError` if it is not a payload."""
+        return self.receive_packets(decode_payload(body), now)
+
+    def receive_frame(self, frame: str | bytes, now: float) -> Event | None:
+        """Feed one websocket frame; :class:`ParseError` if it is not a packet.
+
+        A PONG (one per heartbeat) is taken without making a packet object.
+        """
+        if self.closed:
+            return None
+        if frame == "3":
+            return self._receive_pong(now)
+        return self._receive_one(decode_frame(frame), now)
+
+    def message_in_frame(self, frame: str | bytes) -> str | bytes | None:
+        """The message a websocket frame carries, if it is a MESSAGE the session takes now.
+
+        ``None`` for any other frame (feed those to :meth:`receive_frame`). A
+        message changes no state, so the driver may hand it to the application
+        at once: the fast path for the frame a session receives most.
+        """
+        if self.closed:
+            return None
+        return message_in_frame(frame)
+
     def _receive_one(self, packet: Packet, now: float) -> Event | None:
         packet_type = packet.type
         if packet_type is PacketType.MESSAGE:
             return MessageReceived(packet.data)
         if packet_type is PacketType.PONG:
-            if self._pong_deadline == math.inf:
-                return None  # unsolicited or repeated PONG: ignored, no timer
-            self._pong_deadline = math.inf
-            self._next_ping_at = now + self.ping_interval
-            self.last_pong_at = now
-            return PongReceived(now)
+            return self._receive_pong(now)
         if packet_type is PacketType.NOOP:
             return None
         if packet_type is PacketType.CLOSE:
@@ -345,6 +366,14 @@ class ServerSession:
             CloseReason.TRANSPORT_ERROR,
             f"unexpected {packet_type.name} packet from client",
         )
+
+    def _receive_pong(self, now: float) -> PongReceived | None:
+        if self._pong_deadline == math.inf:
+            return None  # unsolicited or repeated PONG: ignored, no timer
+        self._pong_deadline = math.inf
+        self._next_ping_at = now + self.ping_interval
+        self.last_pong_at = now
+        return PongReceived(now)
 
     # --------------------------------------------------------------- heartbeat
     def handle_timeout(self, now: float) -> list[Event]:

@@ -31,6 +31,7 @@ from ..protocol.packets import Packet, PacketType
 from ..protocol.reasons import CloseInfo, CloseReason
 from ..protocol.server_session import ServerSession
 from .environ import build_environ
+from .socket_lease import SocketLease
 
 if TYPE_CHECKING:
     from .server import Server
@@ -55,12 +56,6 @@ SEND_YIELD_EVERY = 64
 PULL_HANDOVER_DELAY = 0.05
 
 Message = str | bytes
-
-WRITER_IDLE = 0
-WRITER_TRANSPORT = 1
-WRITER_DIRECT = 2
-#: A direct reply is being written and a task waits for it to end (notify when it does).
-WRITER_DIRECT_AWAITED = 3
 
 
 @dataclass(frozen=True)
@@ -94,8 +89,6 @@ class Connection:
     # everything a session may never need (environ, data, handlers) made on demand.
     __slots__ = (
         "__weakref__",
-        "_backstop_reading",
-        "_backstop_scope",
         "_booked_deadline",
         "_booking",
         "_changed",
@@ -103,29 +96,22 @@ class Connection:
         "_closed_at",
         "_core",
         "_data",
-        "_direct_write",
         "_environ",
         "_finished",
         "_handler_done",
         "_handler_scope",
         "_incoming",
         "_last_poll_at",
+        "_lease",
         "_lifecycle_handlers",
         "_poll_waker",
         "_post_scope",
         "_probe_reader",
         "_probe_scope",
-        "_pull",
-        "_pull_handover_at",
-        "_pull_interrupt",
-        "_pulling",
         "_receivers",
-        "_reply_due",
         "_sends_without_yield",
         "_server",
         "_transport_scope",
-        "_websocket_attached",
-        "_writing",
         "scope",
     )
 
@@ -144,25 +130,13 @@ class Connection:
         self._receivers: trio.lowlevel.ParkingLot | None = None
         self._handler_done = False
         self._sends_without_yield = 0
-        # Pulling frames from a websocket (see receive() and server/websocket.py).
-        self._pull: Callable[[], Awaitable[None]] | None = None
-        self._pull_interrupt: Callable[[], None] | None = None
-        self._websocket_attached = False
-        # Writing a reply straight to the websocket (see send() and server/websocket.py).
-        self._direct_write: Callable[[Message], Awaitable[None]] | None = None
-        self._reply_due = False
-        # Who is writing to the websocket now: nobody, the transport or a direct reply.
-        self._writing = WRITER_IDLE
+        # Who reads and writes the session's websocket (none until one carries it).
+        self._lease: SocketLease | None = None
         self._finished = False
         #: Wakes a long-poll GET waiting on hypercorn's request channel (see server/polling.py).
         self._poll_waker: Callable[[], None] | None = None
         # The scope of a POST body being read: cancelled when the session leaves polling.
         self._post_scope: trio.CancelScope | None = None
-        self._pulling = False
-        # When the transport should start reading if no task pulls meanwhile.
-        self._pull_handover_at = -math.inf
-        self._backstop_reading = False
-        self._backstop_scope: trio.CancelScope | None = None
         self._handler_scope = trio.CancelScope()
         self._booked_deadline = math.inf
         self._last_poll_at = -math.inf
@@ -285,13 +259,11 @@ class Connection:
             await self._wait_changed()
         if core.closed:
             raise ConnectionClosed(self._close_info_or_default())
-        if self._reply_due:
-            self._reply_due = False
-            direct = self._direct_write
-            if direct is not None and self._writing == WRITER_IDLE and not core.has_outgoing():
-                self._sends_without_yield = 0
-                await direct(message)
-                return
+        lease = self._lease
+        if lease is not None and lease.take_reply_slot(queued=core.has_outgoing()):
+            self._sends_without_yield = 0
+            await lease.write_reply(message)
+            return
         core.send_message(message)
         self._notify()
         self._sends_without_yield += 1
@@ -339,7 +311,8 @@ class Connection:
                     if self._queue_full():
                         self._notify()  # a transport may be waiting for room
                     message = incoming.popleft()
-                    self._reply_due = True
+                    if self._lease is not None:
+                        self._lease.message_taken()
                     if not waited:
                         await trio.lowlevel.cancel_shielded_checkpoint()
                     return message
@@ -349,18 +322,17 @@ class Connection:
                     if iterating:
                         raise StopAsyncIteration
                     raise ConnectionClosed(self._close_info_or_default())
-                pull = self._pull
-                if pull is not None and not self._pulling:
-                    # Read the next frame in this task (see server/websocket.py).
-                    self._pulling = True
+                lease = self._lease
+                if lease is not None and lease.begin_pull():
+                    # Read the next frame in this task (see socket_lease.py).
                     try:
-                        if self._backstop_reading:
-                            await self._take_over_reading()
-                        if not (self._incoming or self._closed):
+                        while lease.handing_over:
+                            await self._changed.park()  # the backstop read lets go
+                        if not (self._incoming or self._closed) and lease.can_pull:
                             pulled = True
-                            await pull()  # the close interrupts it (_pull_interrupt)
+                            await lease.pull()  # the close interrupts it
                     finally:
-                        self._pulling = False
+                        lease.end_pull()
                         if self._receivers:
                             self._receivers.unpark_all()  # another receiver may pull now
                 else:
@@ -372,61 +344,42 @@ class Connection:
         finally:
             # Only a receive() that read the socket itself restarts the hand-over delay: one
             # that took a queued message leaves the transport reading behind the queue.
-            if pulled and self._pull is not None and not self._closed:
-                self._left_pull()
+            if pulled and self._lease is not None and not self._closed:
+                self._book_handover(self._lease)
 
-    async def _take_over_reading(self) -> None:
-        """Stop the transport's backstop read and wait until it has let go of the socket."""
-        while self._backstop_reading:
-            if self._backstop_scope is not None:
-                self._backstop_scope.cancel()
-            await self._changed.park()
-
-    def _left_pull(self) -> None:
-        """receive() returned: book the moment the transport should read in its place."""
-        handover = self._pull_handover_at = trio.current_time() + PULL_HANDOVER_DELAY
+    def _book_handover(self, lease: SocketLease) -> None:
+        """receive() read the socket: book the moment the backstop may read in its place."""
+        handover = lease.pulled(trio.current_time())
         # An earlier booking (the previous hand-over) rebooks this one when it fires:
         # a busy session books about once per delay, not once per message.
-        if self._booked_deadline > handover:
+        if handover is not None and self._booked_deadline > handover:
             self._server._heartbeats.schedule(self, handover)
 
-    def _attach_websocket(
-        self, pull: Callable[[], Awaitable[None]] | None, interrupt: Callable[[], None] | None
-    ) -> None:
-        """A websocket now carries the session; waiting receivers may read from it.
-
-        ``pull`` reads frames in the task that calls it and ``interrupt`` wakes a
-        task blocked in it (called at the close). Without ``pull`` (an ASGI
-        server whose ``receive`` cannot be shared) only the request task reads.
-        """
-        self._websocket_attached = True
-        self._pull = pull
-        self._pull_interrupt = interrupt
-        if pull is not None:
-            # The handler gets the usual delay to come and read before the transport
-            # does: one already waiting in receive() never meets a backstop read.
-            self._left_pull()
+    def _attach_websocket(self, lease: SocketLease) -> None:
+        """A websocket now carries the session, shared as ``lease`` says; receivers may read it."""
+        self._lease = lease
+        # The handler gets the usual delay to come and read before the transport
+        # does: one already waiting in receive() never meets a backstop read.
+        self._book_handover(lease)
         if self._receivers:
             self._receivers.unpark_all()
         self._notify()
 
     def _detach_websocket(self) -> None:
         """The websocket request is over: wake any task still reading from it."""
-        if self._pull_interrupt is not None:
-            self._pull_interrupt()
-        self._websocket_attached = False
-        self._pull = None
-        self._pull_interrupt = None
+        if self._lease is not None:
+            self._lease.detach()
         if self._receivers:
             self._receivers.unpark_all()
 
     def _backstop_due(self, now: float | None = None) -> bool:
         """True when the transport should read frames itself: no task has pulled for a while."""
-        if self._pulling or not self._websocket_attached or self._queue_full():
-            return False
-        if self._pull is None or self._handler_done:
-            return True
-        return (trio.current_time() if now is None else now) >= self._pull_handover_at
+        lease = self._lease
+        return lease is not None and lease.backstop_due(
+            trio.current_time() if now is None else now,
+            queue_full=self._queue_full(),
+            handler_done=self._handler_done,
+        )
 
     def __aiter__(self) -> Connection:
         return self
@@ -537,8 +490,8 @@ class Connection:
         """Wake every task waiting for a change of this session (and a backstop read)."""
         if self._changed:
             self._changed.unpark_all()
-        if self._backstop_scope is not None:
-            self._backstop_scope.cancel()
+        if self._lease is not None:
+            self._lease.stop_backstop()
         if self._poll_waker is not None:
             self._poll_waker()
         # The websocket notifies once the upgrade is complete: a POST still being
@@ -578,8 +531,9 @@ class Connection:
         logger.log(level, "session %s closed: %s", self.sid, info)
         if self._receivers:
             self._receivers.unpark_all()
-        if self._pull_interrupt is not None:
-            self._pull_interrupt()
+        lease = self._lease
+        if lease is not None:
+            lease.interrupt()
         if self._probe_scope is not None:
             self._probe_scope.cancel()
         closed_at = self._closed_at = trio.current_time()
@@ -590,7 +544,7 @@ class Connection:
             # The handler's close grace, served by the heartbeat scheduler (_on_deadline):
             # cheaper than a deadline on its cancel scope, and gone if it returns in time.
             heartbeats.schedule(self, closed_at + HANDLER_CLOSE_GRACE)
-        if self._writing >= WRITER_DIRECT:
+        if lease is not None and lease.replying:
             self._server._watch_stuck_reply(self)
         if self._transport_scope is not None:
             self._transport_scope.deadline = min(self._transport_scope.deadline, self._flush_deadline())
@@ -704,8 +658,7 @@ class Connection:
         registry without waiting for that write.
         """
         with trio.move_on_after(HANDLER_CLOSE_GRACE):
-            while self._writing >= WRITER_DIRECT:
-                self._writing = WRITER_DIRECT_AWAITED
+            while self._lease is not None and self._lease.await_reply():
                 await self._changed.park()
             return
         logger.warning(
@@ -737,10 +690,10 @@ class Connection:
     def _reschedule_heartbeat(self, now: float | None = None) -> None:
         """Book a wake-up at the core's next deadline, or at a pending hand-over if earlier."""
         deadline = self._core.next_deadline()
-        if self._pull is not None and not (self._pulling or self._backstop_reading):
-            handover = self._pull_handover_at
+        if self._lease is not None:
             # One already due was acted on by the caller (or the writer sees it when idle).
-            if handover < deadline and handover > (trio.current_time() if now is None else now):
+            handover = self._lease.pending_handover(trio.current_time() if now is None else now)
+            if handover is not None and handover < deadline:
                 deadline = handover
         self._server._heartbeats.schedule(self, deadline)
 
@@ -801,11 +754,7 @@ class Connection:
         if core.closed:
             self._after_close()
             return
-        if (
-            events
-            or core.has_outgoing() != had_outgoing
-            or (not self._backstop_reading and self._backstop_due(now))
-        ):
+        if events or core.has_outgoing() != had_outgoing or self._backstop_due(now):
             self._notify()
         self._reschedule_heartbeat(now)
 

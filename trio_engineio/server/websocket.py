@@ -18,17 +18,22 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..protocol.errors import ParseError, RemoteProtocolError, TransportTaken
-from ..protocol.events import MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
-from ..protocol.packets import Packet, PacketType, decode_frame, encode_frame
+from ..protocol.events import Event, MessageReceived, ProbeAnswered, UpgradeAborted, UpgradeCompleted
+from ..protocol.packets import Packet, PacketType, decode_frame, encode_frame, encode_message_frame
 from ..protocol.query import EngineQuery, ErrorCode, RequestRejected
 from ..protocol.reasons import CloseReason
-from .connection import WRITER_DIRECT, WRITER_DIRECT_AWAITED, WRITER_IDLE, WRITER_TRANSPORT
-from .http import ASGIReceive, ASGISend, Headers, shared_channel
+from .connection import PULL_HANDOVER_DELAY
+from .http import ASGIReceive, ASGISend, Headers
+from .hypercorn_adapter import SEND_RACE, accept_websocket, close_websocket, request_channel, sends_shielded
 from .polling import cookie_header, unauthorized_body
+from .socket_lease import SocketLease
 
 if TYPE_CHECKING:
     from .connection import Connection
     from .server import Server
+
+#: ``_probe``'s name for :func:`~.hypercorn_adapter.request_channel` (``socket.channel`` is the same).
+shared_channel = request_channel
 
 __all__ = ["WebSocketHandler", "reject_websocket"]
 
@@ -84,6 +89,10 @@ class _Socket:
     def __init__(self, receive: ASGIReceive, send: ASGISend, max_payload: int) -> None:
         self.receive = receive
         self.send = send
+        #: The request's channel, if the ASGI server gives it (``hypercorn_adapter.request_channel``).
+        self.channel = request_channel(receive)
+        #: Whether a send here is shielded from cancellation (``hypercorn_adapter.sends_shielded``).
+        self.sends_shielded = sends_shielded(receive)
         self.max_payload = max_payload
         self.gone = False
         self.close_code = CLOSE_NORMAL
@@ -94,12 +103,10 @@ class _Socket:
         await self.send_packets([packet], closing=False)
 
     def closing_under_us(self) -> None:
-        """hypercorn 0.18 is closing this connection itself as we write.
+        """A write met the ASGI server closing the connection (``hypercorn_adapter.SEND_RACE``).
 
-        Its ``send_eof()`` after answering the client's close frame is not under
-        its send lock, so a write of ours at that moment raises
-        ``BusyResourceError`` (nothing of it was written). The client is going
-        away: the socket counts as gone and the error stays here.
+        Nothing of that write went out and the client is going away: the socket
+        counts as gone and the error stays here.
         """
         self.gone = True
 
@@ -129,13 +136,12 @@ class _Socket:
     def pull_channel(self) -> trio.MemoryReceiveChannel[Any] | None:
         """A channel for tasks that pull frames, or ``None`` if this server gives none.
 
-        hypercorn's trio worker hands the app a memory channel's bound
-        ``receive``: a clone of that channel lets a puller take every frame that
-        is already there without waiting, and closing the clone when the session
+        A clone of the request's channel lets a puller take every frame that is
+        already there without waiting, and closing the clone when the session
         ends wakes a blocked puller without a cancel scope around every pull.
-        With any other ``receive`` only the request task reads frames.
+        Without a channel only the request task reads frames.
         """
-        channel = shared_channel(self.receive)
+        channel = self.channel
         return channel.clone() if channel is not None else None
 
     async def send_packets(self, packets: list[Packet], *, closing: bool) -> None:
@@ -150,7 +156,7 @@ class _Socket:
                     await send({"type": "websocket.send", "text": frame})
                 else:
                     await send({"type": "websocket.send", "bytes": frame})
-        except trio.BusyResourceError:
+        except SEND_RACE:
             self.closing_under_us()
 
     def frame_too_big(self, frame: str | bytes) -> bool:
@@ -164,24 +170,15 @@ class _Socket:
     async def close(self) -> None:
         """Send the close frame, then wait (briefly) for the peer's close.
 
-        Returning from the ASGI call while the peer's close frame is still
-        being answered lets hypercorn 0.18's trio worker call ``send_eof``
-        concurrently with that answer, which raises ``BusyResourceError`` out of
-        its server loop. Waiting for ``websocket.disconnect`` closes that window.
+        ``hypercorn_adapter.close_websocket`` says why the wait matters.
         """
         if self.gone:
             return
         self.gone = True
-        with trio.CancelScope(deadline=trio.current_time() + CLOSE_HANDSHAKE_TIMEOUT, shield=True):
-            try:
-                close: dict[str, Any] = {"type": "websocket.close", "code": self.close_code}
-                if self.close_reason:
-                    close["reason"] = self.close_reason
-                await self.send(close)
-            except trio.BusyResourceError:
-                pass  # hypercorn is closing the connection itself (see closing_under_us)
-            while (await self.receive())["type"] != "websocket.disconnect":
-                pass
+        close: dict[str, Any] = {"type": "websocket.close", "code": self.close_code}
+        if self.close_reason:
+            close["reason"] = self.close_reason
+        await close_websocket(self.send, self.receive, close, wait_for=CLOSE_HANDSHAKE_TIMEOUT)
 
 
 class WebSocketHandler:
@@ -340,13 +337,16 @@ class WebSocketHandler:
         """
         channel = socket.pull_channel()
         if channel is not None:
-            conn._attach_websocket(
-                partial(self._read_frames, conn, socket, channel.receive, channel), channel.close
+            lease = SocketLease(
+                pull=partial(self._read_frames, conn, socket, channel.receive, channel),
+                interrupt=channel.close,
+                handover_delay=PULL_HANDOVER_DELAY,
             )
             if self.server._options.direct_replies:
-                conn._direct_write = partial(self._write_direct, conn, socket)
+                lease.allow_replies(partial(self._write_direct, conn, socket, lease))
         else:
-            conn._attach_websocket(None, None)
+            lease = SocketLease()
+        conn._attach_websocket(lease)
         try:
             # Write (and, as a backstop, read) until the session closes or the socket goes
             # away. Inline, not in helper coroutines: every idle websocket's request task
@@ -358,24 +358,22 @@ class WebSocketHandler:
                 if socket.gone:
                     core.mark_final_packets_sent()
                     break
-                if core.has_outgoing() and conn._writing == WRITER_IDLE and shielded and not core.closed:
+                if core.has_outgoing() and lease.writer_idle and shielded and not core.closed:
                     # hypercorn writes shielded from cancellation: a scope around this write
                     # could not bound it. A close during it is seen at the next turn.
-                    if await self._flush(conn, socket):
+                    if await self._flush(conn, socket, lease):
                         break
-                elif conn._writing != WRITER_IDLE or core.has_outgoing():
+                elif not lease.writer_idle or core.has_outgoing():
                     # Writing (or waiting for a direct reply to be written) is bounded once
                     # the session has closed; an idle writer holds no cancel scope.
                     with trio.CancelScope(deadline=conn._flush_deadline()) as scope:
                         conn._transport_scope = scope
                         try:
-                            if conn._writing != WRITER_IDLE:
-                                if conn._writing == WRITER_DIRECT:
-                                    conn._writing = WRITER_DIRECT_AWAITED
+                            if lease.await_reply():
                                 await conn._changed.park()
                                 done = False
                             else:
-                                done = await self._flush(conn, socket)
+                                done = await self._flush(conn, socket, lease)
                         finally:
                             conn._transport_scope = None
                     if scope.cancelled_caught:
@@ -387,7 +385,7 @@ class WebSocketHandler:
                     core.mark_final_packets_sent()
                     break
                 elif conn._backstop_due():
-                    await self._backstop_read(conn, socket)
+                    await self._backstop_read(conn, socket, lease)
                 else:
                     await conn._changed.park()
             if not flushed and conn.closed and not socket.gone:
@@ -401,7 +399,6 @@ class WebSocketHandler:
                     conn._core.mark_final_packets_sent()
             raise
         finally:
-            conn._direct_write = None
             conn._detach_websocket()
 
     async def _read_frames(
@@ -439,27 +436,32 @@ class WebSocketHandler:
 
     async def _take_frame(self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]) -> None:
         """Apply one received ASGI websocket event to the session."""
-        # The common case first: a MESSAGE frame goes straight to the handler's queue
-        # (what decode_frame, the core and _apply would do with it, minus the objects).
         frame = message.get("text")
         if frame is None:
             frame = message.get("bytes")
             if frame is not None:
                 frame = bytes(frame)
-        if (
-            frame is not None
-            and (type(frame) is bytes or frame[:1] == "4")
-            and not socket.frame_too_big(frame)
-            and not conn._core.closed
-            and not conn._wants("packet_received")
-        ):
-            conn._queue_received(frame if type(frame) is bytes else frame[1:])
+        core = conn._core
+        if frame is None or socket.frame_too_big(frame) or conn._wants("packet_received"):
+            await self._take_packet(conn, socket, message)
             return
-        if frame == "3" and not conn._core.closed and not conn._wants("packet_received"):
-            # A PONG (every heartbeat): what _apply does with it, minus the objects.
-            if conn._core.receive_packet(_PONG, trio.current_time()) is not None:
-                conn._reschedule_heartbeat()
+        # The common case first, with no packet object: a message for the handler's queue.
+        data = core.message_in_frame(frame)
+        if data is not None:
+            conn._queue_received(data)
             return
+        try:
+            event = core.receive_frame(frame, trio.current_time())
+        except ParseError as exc:
+            socket.close_code = CLOSE_PROTOCOL_ERROR
+            conn.close(CloseReason.PARSE_ERROR, str(exc))
+            return
+        _apply(conn, event)
+
+    async def _take_packet(
+        self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]
+    ) -> None:
+        """The slow path: the peer went away, a frame is refused, or a hook wants the packet."""
         try:
             packet = socket.parse(message)
         except _FrameRefused as refused:
@@ -469,28 +471,26 @@ class WebSocketHandler:
         if packet is None:
             conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
             return
+        core = conn._core
         if conn._wants("packet_received"):
             try:
                 await conn._emit("packet_received", packet)
             finally:
-                _apply(conn, packet)
+                _apply(conn, core.receive_packet(packet, trio.current_time()))
         else:
-            _apply(conn, packet)
+            _apply(conn, core.receive_packet(packet, trio.current_time()))
 
-    async def _backstop_read(self, conn: Connection, socket: _Socket) -> None:
+    async def _backstop_read(self, conn: Connection, socket: _Socket, lease: SocketLease) -> None:
         """Read one frame in the request task because no task is pulling; any change stops it."""
-        conn._backstop_reading = True
-        try:
-            with trio.CancelScope() as scope:
-                conn._backstop_scope = scope
+        with trio.CancelScope() as scope:
+            lease.begin_backstop(scope)
+            try:
                 await self._read_frames(conn, socket, socket.receive, None)
-        finally:
-            conn._backstop_scope = None
-            conn._backstop_reading = False
-            if conn._pulling:
-                conn._notify()  # a task is waiting to take over the reading
+            finally:
+                if lease.end_backstop():
+                    conn._notify()  # a task is waiting to take over the reading
 
-    async def _flush(self, conn: Connection, socket: _Socket) -> bool:
+    async def _flush(self, conn: Connection, socket: _Socket, lease: SocketLease) -> bool:
         """Send what the core has queued; True once the final packets went out.
 
         A separate frame, so that an idle writer does not hold its last batch.
@@ -499,17 +499,19 @@ class WebSocketHandler:
         packets = core.take_outgoing()
         conn._notify()
         closing = core.closed
-        conn._writing = WRITER_TRANSPORT
+        lease.begin_write()
         try:
             await socket.send_packets(packets, closing=closing)
         finally:
-            conn._writing = WRITER_IDLE
+            lease.end_write()
         await conn._after_flush(packets)
         if closing:
             core.mark_final_packets_sent()
         return closing
 
-    async def _write_direct(self, conn: Connection, socket: _Socket, message: str | bytes) -> None:
+    async def _write_direct(
+        self, conn: Connection, socket: _Socket, lease: SocketLease, message: str | bytes
+    ) -> None:
         """Write one reply message in the handler's task (see ``Connection.send``).
 
         Only hypercorn's trio worker gets here. It writes frames shielded from
@@ -517,13 +519,14 @@ class WebSocketHandler:
         send means the lock was never taken and nothing was written, so the
         message goes back to the queue for the transport.
         """
-        conn._writing = WRITER_DIRECT
+        lease.begin_reply()
         requeued = False
+        frame = encode_message_frame(message)
         try:
-            if isinstance(message, str):
-                await socket.send({"type": "websocket.send", "text": "4" + message})
+            if type(frame) is str:
+                await socket.send({"type": "websocket.send", "text": frame})
             else:
-                await socket.send({"type": "websocket.send", "bytes": message})
+                await socket.send({"type": "websocket.send", "bytes": frame})
         except trio.BusyResourceError:
             socket.closing_under_us()
             conn._notify()  # the transport sees the socket gone
@@ -532,8 +535,7 @@ class WebSocketHandler:
             requeued = True
             raise
         finally:
-            awaited = conn._writing == WRITER_DIRECT_AWAITED
-            conn._writing = WRITER_IDLE
+            awaited = lease.end_reply()
             if awaited or requeued or conn._core.closed:
                 conn._notify()
         await conn._after_flush_one(message)
@@ -551,20 +553,14 @@ class WebSocketHandler:
         await socket.close()
 
 
-_PONG = Packet(PacketType.PONG)
-
-
-def _apply(conn: Connection, packet: Packet) -> None:
-    """Hand a received packet to the session core; queue a message for the handler."""
-    core = conn._core
-    if not core.closed:
-        event = core.receive_packet(packet, trio.current_time())
-        if type(event) is MessageReceived:
-            conn._queue_received(event.data)
-        elif event is not None:
-            for data in conn._handle_events([event]):
-                conn._queue_received(data)
-    if core.closed:
+def _apply(conn: Connection, event: Event | None) -> None:
+    """Act on what the core made of a received packet; queue a message for the handler."""
+    if type(event) is MessageReceived:
+        conn._queue_received(event.data)
+    elif event is not None:
+        for data in conn._handle_events([event]):
+            conn._queue_received(data)
+    if conn._core.closed:
         conn._after_close()
 
 
@@ -573,12 +569,12 @@ async def _accept(
 ) -> bool:
     """Accept the websocket; False (and the session closed or left alone) if the server can't.
 
-    hypercorn raises from ``websocket.accept`` when the upgrade request was
-    malformed (e.g. bytes after it): that request is over, the server is not.
+    A failed accept (``hypercorn_adapter.accept_websocket``) ends the request,
+    not the server; the refusal sent after it reaches clients of servers that
+    have not answered already.
     """
-    try:
-        await send({"type": "websocket.accept", "headers": headers})
-    except Exception as exc:
+    exc = await accept_websocket(send, headers)
+    if exc is not None:
         conn._server.logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
         if conn.transport == "websocket" and not conn._core.upgrading:
             conn.close(CloseReason.TRANSPORT_ERROR, "websocket accept failed")
