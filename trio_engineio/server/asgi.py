@@ -21,6 +21,7 @@ from .http import (
     discard_body,
     send_response,
 )
+from .hypercorn_adapter import after_body_read
 from .hypercorn_adapter import install as install_hypercorn_containments
 from .polling import POLLING_HEADERS, PollingHandler, refuse_http
 from .server import Server
@@ -120,11 +121,7 @@ class ASGIApp:
         with trio.move_on_after(options.ping_timeout):
             ended = await discard_body(receive, options.max_http_buffer_size)
         if ended:
-            # hypercorn's read task has just handed over the end of the body: one
-            # checkpoint lets it reach its pause (h11 PAUSED) before our answer turns
-            # keep-alive off. Else h11 would take the bytes after the body for junk
-            # on a closing connection, and hypercorn would close it under our answer.
-            await trio.lowlevel.checkpoint()
+            await after_body_read()  # before an answer that turns keep-alive off
         await refuse_http(server, scope, receive, send, rejected, headers)
 
     # ---------------------------------------------------------------- lifespan

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-import trio
-
 __all__ = [
     "ASGIReceive",
     "ASGISend",
@@ -16,23 +14,11 @@ __all__ = [
     "discard_body",
     "header_value",
     "send_response",
-    "shared_channel",
 ]
 
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-
-
-def shared_channel(receive: ASGIReceive) -> trio.MemoryReceiveChannel[Any] | None:
-    """The memory channel behind ``receive``, when the ASGI server gives its bound method.
-
-    hypercorn's trio worker does: the app may then look without waiting
-    (``receive_nowait``) and wait on a clone that it closes to wake itself.
-    ``None`` for any other ``receive``.
-    """
-    channel = getattr(receive, "__self__", None)
-    return channel if isinstance(channel, trio.MemoryReceiveChannel) else None
 
 
 def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | None:
@@ -46,7 +32,7 @@ def header_value(scope: MutableMapping[str, Any] | Any, name: bytes) -> bytes | 
 def ambiguous_framing(scope: MutableMapping[str, Any]) -> bool:
     """True for a request with both ``Content-Length`` and ``Transfer-Encoding``.
 
-    Two framings of one body: a server (hypercorn's h11) going by the chunks and a
+    Two framings of one body: a server (h11, under hypercorn) going by the chunks and a
     proxy in front going by the length disagree on where the next request starts,
     which is how a request is smuggled past the proxy. RFC 9112 §6.1: the request
     ought to be handled as an error and the connection closed after the answer.

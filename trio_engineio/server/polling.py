@@ -7,6 +7,7 @@ packets (or closes), a POST feeds packets in. Session rules live in the core.
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -16,7 +17,8 @@ from ..protocol.packets import Packet, PacketType, decode_payload, encode_payloa
 from ..protocol.query import ErrorCode, RequestRejected
 from ..protocol.reasons import CloseReason
 from .compression import choose_encoding, compress
-from .http import ASGIReceive, ASGISend, Headers, header_value, send_response, shared_channel
+from .http import ASGIReceive, ASGISend, Headers, header_value, send_response
+from .hypercorn_adapter import request_channel, send_or_drain
 from .options import cookie_value_ok
 
 if TYPE_CHECKING:
@@ -201,9 +203,9 @@ def _attach(conn: Connection, begin: Callable[[], None]) -> None:
 
 async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> bool:
     """Wait until the session can answer the GET; True if the client went away first."""
-    channel = shared_channel(receive)
+    channel = request_channel(receive)
     if channel is not None:
-        return await _wait_on_shared_channel(conn, channel)
+        return await _wait_on_request_channel(conn, channel)
     core = conn._core
     aborted = False
     async with trio.open_nursery() as nursery:
@@ -226,8 +228,8 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
     return aborted
 
 
-async def _wait_on_shared_channel(conn: Connection, channel: trio.MemoryReceiveChannel[Any]) -> bool:
-    """The same wait in this task alone, on hypercorn's request channel.
+async def _wait_on_request_channel(conn: Connection, channel: trio.MemoryReceiveChannel[Any]) -> bool:
+    """The same wait in this task alone, on the request's channel (``hypercorn_adapter.request_channel``).
 
     The GET waits for its next ASGI event on a clone of the request's channel;
     any change of the session closes the clone (``Connection._notify``), which
@@ -253,12 +255,12 @@ async def _disconnect_reported(receive: ASGIReceive) -> bool:
     """True if the ASGI server has already reported ``http.disconnect``; never blocks.
 
     ``receive()`` runs in this task and a sibling cancels it. The sibling starts only
-    once this task yields, so a message the server already has is returned (hypercorn's
-    memory channel hands it over without a cancellable wait; a test double answers at
+    once this task yields, so a message the server already has is returned (a memory
+    channel hands it over without a cancellable wait; a test double answers at
     once), and a message that is not there yet stays queued: nothing is consumed
     unseen. Other messages (the GET's empty ``http.request``) are skipped.
     """
-    channel = shared_channel(receive)
+    channel = request_channel(receive)
     if channel is not None:
         # Look without waiting, and without a task.
         try:
@@ -294,41 +296,33 @@ async def refuse_http(
     """Answer a refused HTTP request with its status and JSON body (one log line).
 
     A client may close a half-sent request (e.g. a POST refused with 413 before its
-    body was read) as soon as it sees our status line. hypercorn 0.18's trio worker
-    then calls ``TCPServer._close()`` from its read task (h11 "peer closed connection
-    without sending complete message body"), whose ``send_eof()`` does not take the
-    send lock: our next ``send_all()`` can meet trio's conflict detector and
-    ``send()`` raises ``trio.BusyResourceError``. The refusal was decided (and any
-    session closed) before; only the dead client misses the rest of the answer, so
-    the error is contained here instead of escaping the app.
+    body was read) as soon as it sees our status line, and the ASGI server may close
+    the connection under the rest of the answer (``hypercorn_adapter.send_or_drain``).
+    The refusal was decided (and any session closed) before; only the dead client
+    misses the rest of the answer, so that stays here instead of escaping the app.
     """
     server._rejected += 1
     server.logger.info(
         "refused %s %s: %s (HTTP %d)", scope.get("method"), scope.get("path"), rejected, rejected.status
     )
-    try:
-        await send_response(
-            send,
-            rejected.status,
-            rejected.body(),
-            [*POLLING_HEADERS, *headers],
-            content_type=b"application/json",
-        )
-    except trio.BusyResourceError:
+    answer = partial(
+        send_response,
+        send,
+        rejected.status,
+        rejected.body(),
+        [*POLLING_HEADERS, *headers],
+        content_type=b"application/json",
+    )
+    if not await send_or_drain(answer, receive, drain_for=server._options.ping_timeout):
         server.logger.debug(
             "client closed while its HTTP %d was sent; the rest of it is dropped", rejected.status
         )
-        # Return once the server has closed the request: returning earlier, with the
-        # response not started, would let it answer 500 on the app's behalf.
-        with trio.move_on_after(server._options.ping_timeout):
-            while (await receive())["type"] != "http.disconnect":
-                pass
 
 
 def _already_received(receive: ASGIReceive) -> list[MutableMapping[str, Any]]:
-    """The request events the ASGI server has already queued (hypercorn), up to the body's end."""
+    """The request events the ASGI server has already queued (``request_channel``), up to the body's end."""
     taken: list[MutableMapping[str, Any]] = []
-    channel = shared_channel(receive)
+    channel = request_channel(receive)
     if channel is not None:
         try:
             while not taken or not _body_complete(taken[-1]):

@@ -25,7 +25,8 @@ class EngineIOConfig(Config):
     With ``tcp_user_timeout`` set, the kernel drops a connection whose sent data
     stays unacknowledged (or whose peer keeps its receive window shut) for that
     long. That is what ends a send to a client that stopped reading: hypercorn
-    0.18 shields its socket writes from cancellation, so nothing else can.
+    shields its socket writes from cancellation (quirk Q3,
+    ``hypercorn_adapter.sends_shielded``), so nothing else can.
     ``None`` (or a platform without ``TCP_USER_TIMEOUT``) leaves sockets alone.
     """
 
