@@ -19,7 +19,7 @@ from trio_engineio.protocol import (
     MessageReceived,
     Packet,
     PacketType,
-    PongReceived,
+    PingReceived,
     ProbeAnswered,
     ServerSession,
     SessionClosed,
@@ -101,7 +101,7 @@ def test_h1_bad_handshake_bodies() -> None:
 def test_ping_is_answered_and_resets_watchdog() -> None:
     session = opened(now=0.0)
     events = session.receive_packets([Packet(PacketType.PING)], now=10.0)
-    assert events == [PongReceived(10.0)]
+    assert events == [PingReceived(10.0)]
     assert session.next_deadline() == 55.0
     assert session.next_post_batch() == [Packet(PacketType.PONG)]
 
@@ -250,7 +250,7 @@ def test_buffer_accounting() -> None:
     session.send_message("abc")
     session.send_message(b"abc")
     assert session.buffered_messages == 2
-    assert session.buffered_bytes == 4 + 5
+    assert session.buffered_bytes == 3 + 3, "message data, as the server core counts"
     session.next_post_batch()
     assert (session.buffered_messages, session.buffered_bytes) == (0, 0)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from .._json import JSONModule
+from .._json import JSONModule, to_message
 from .base import Bus
 from .link import BusLink, BusStatistics, open_bus_link
 from .messages import BusBroadcast, BusDisconnect, BusSend
@@ -31,13 +31,7 @@ class Emitter:
         self._json: JSONModule = json if json is not None else stdlib_json
 
     def _payload(self, data: str | bytes | dict[str, Any] | list[Any]) -> str | bytes:
-        if isinstance(data, str | bytes):
-            return data
-        if isinstance(data, bytearray | memoryview):
-            return bytes(data)
-        if isinstance(data, dict | list):
-            return self._json.dumps(data)
-        raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+        return to_message(data, self._json)
 
     async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Send ``data`` to session ``sid`` on whichever node holds it.

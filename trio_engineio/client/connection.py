@@ -42,6 +42,7 @@ import httpx
 import trio
 
 from .._exceptions import ConnectionClosed, EngineIOConnectionError, HandshakeFailed
+from .._json import to_message
 from .._starting import started_then_shield
 from ..protocol.client_session import ClientSession
 from ..protocol.errors import HandshakeError, LocalProtocolError
@@ -224,15 +225,7 @@ class ClientConnection:
         :class:`~trio_engineio.ConnectionClosed` if the session has ended and
         :class:`ValueError` if the message alone exceeds the server's maxPayload.
         """
-        message: str | bytes
-        if isinstance(data, str | bytes):
-            message = data
-        elif isinstance(data, bytearray | memoryview):
-            message = bytes(data)
-        elif isinstance(data, dict | list):
-            message = json.dumps(data)
-        else:
-            raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+        message = to_message(data, json)
         session = self._session
         await self._notifier.wait_until(
             lambda: session.closed or session.buffered_bytes < self._send_buffer_size
@@ -541,7 +534,7 @@ class ClientConnection:
                     await self._notifier.wait_until(
                         lambda: (
                             self._pumps_done.is_set()
-                            or (session.close_sent and not session.post_in_flight and not self._ws_sending)
+                            or (session.close_sent and not session.post_pending and not self._ws_sending)
                         )
                     )
                 # 2. Stop every pump.

@@ -18,13 +18,14 @@ from .errors import (
 from .events import (
     Event,
     MessageReceived,
+    PingReceived,
     PongReceived,
     ProbeAnswered,
     SessionClosed,
     UpgradeAborted,
     UpgradeCompleted,
 )
-from .handshake import DEFAULT_MAX_PAYLOAD, Handshake, seconds_to_ms
+from .handshake import DEFAULT_MAX_PAYLOAD, Handshake, HandshakeTemplate, seconds_to_ms
 from .packets import (
     RECORD_SEPARATOR,
     Packet,
@@ -32,8 +33,11 @@ from .packets import (
     decode_frame,
     decode_payload,
     encode_frame,
+    encode_message_frame,
     encode_payload,
     encoded_payload_size,
+    message_in_frame,
+    message_size,
 )
 from .query import MAX_QUERY_LENGTH, MAX_SID_LENGTH, EngineQuery, ErrorCode, RequestRejected, parse_query
 from .reasons import CloseInfo, CloseReason
@@ -54,11 +58,13 @@ __all__ = [
     "Event",
     "Handshake",
     "HandshakeError",
+    "HandshakeTemplate",
     "LocalProtocolError",
     "MessageReceived",
     "Packet",
     "PacketType",
     "ParseError",
+    "PingReceived",
     "PongReceived",
     "ProbeAnswered",
     "ProtocolError",
@@ -74,9 +80,12 @@ __all__ = [
     "decode_frame",
     "decode_payload",
     "encode_frame",
+    "encode_message_frame",
     "encode_payload",
     "encoded_payload_size",
     "frame_size",
+    "message_in_frame",
+    "message_size",
     "parse_query",
     "seconds_to_ms",
 ]

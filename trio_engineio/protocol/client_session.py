@@ -35,14 +35,22 @@ from .errors import HandshakeError, LocalProtocolError, ParseError
 from .events import (
     Event,
     MessageReceived,
-    PongReceived,
+    PingReceived,
     ProbeAnswered,
     SessionClosed,
     UpgradeAborted,
     UpgradeCompleted,
 )
 from .handshake import Handshake
-from .packets import RECORD_SEPARATOR, Packet, PacketType, decode_frame, decode_payload, encoded_payload_size
+from .packets import (
+    RECORD_SEPARATOR,
+    Packet,
+    PacketType,
+    decode_frame,
+    decode_payload,
+    encoded_payload_size,
+    message_size,
+)
 from .reasons import CloseInfo, CloseReason
 
 __all__ = ["ClientSession", "ClientState", "ClientUpgradeState", "frame_size"]
@@ -135,8 +143,8 @@ class ClientSession:
         self.buffered_bytes = 0
         self._outgoing: deque[Packet] = deque()
         self._ping_deadline = math.inf
-        self._get_in_flight = False
-        self._post_in_flight = False
+        self._get_pending = False
+        self._post_pending = False
         self._close_sent = False
         self._held_failure: CloseInfo | None = None
         self._held_deadline = math.inf
@@ -188,22 +196,27 @@ class ClientSession:
         return self.upgrade_state in (ClientUpgradeState.PROBING, ClientUpgradeState.PROBED)
 
     @property
-    def get_in_flight(self) -> bool:
-        """True while a long-poll GET is running."""
-        return self._get_in_flight
+    def get_pending(self) -> bool:
+        """True while a long-poll GET is running (the server core's name)."""
+        return self._get_pending
 
     @property
-    def post_in_flight(self) -> bool:
-        """True while a POST is running."""
-        return self._post_in_flight
+    def post_pending(self) -> bool:
+        """True while a POST is running (the server core's name)."""
+        return self._post_pending
+
+    #: Deprecated alias of :attr:`get_pending`.
+    get_in_flight = get_pending
+    #: Deprecated alias of :attr:`post_pending`.
+    post_in_flight = post_pending
 
     @property
     def polling_paused(self) -> bool:
         """True once ``3probe`` arrived and no GET or POST is in flight any more."""
         return (
             self.upgrade_state is ClientUpgradeState.PROBED
-            and not self._get_in_flight
-            and not self._post_in_flight
+            and not self._get_pending
+            and not self._post_pending
         )
 
     @property
@@ -296,7 +309,7 @@ class ClientSession:
             )
         self._outgoing.append(packet)
         self.buffered_messages += 1
-        self.buffered_bytes += size
+        self.buffered_bytes += message_size(data)
 
     def packet_size(self, packet: Packet) -> int:
         """Bytes ``packet`` takes on the current transport (a polling upgrade may still fail)."""
@@ -312,7 +325,7 @@ class ClientSession:
         """True when :meth:`next_post_batch` would return packets now."""
         return (
             self.transport == "polling"
-            and not self._post_in_flight
+            and not self._post_pending
             and bool(self._outgoing)
             and self.upgrade_state is not ClientUpgradeState.PROBED
             and not (self.closed and self._close_sent)
@@ -342,12 +355,12 @@ class ClientSession:
             batch.append(self._outgoing.popleft())
             total += size
         self._account_taken(batch)
-        self._post_in_flight = True
+        self._post_pending = True
         return batch
 
     def post_done(self) -> None:
         """The running POST is over (answered or failed)."""
-        self._post_in_flight = False
+        self._post_pending = False
 
     def post_failed(self, info: CloseInfo, now: float) -> list[Event]:
         """A POST failed (refused with an HTTP error status, or the connection broke).
@@ -398,7 +411,7 @@ class ClientSession:
         for packet in packets:
             if packet.type is PacketType.MESSAGE:
                 self.buffered_messages -= 1
-                self.buffered_bytes -= self.packet_size(packet)
+                self.buffered_bytes -= message_size(packet.data)
             elif packet.type is PacketType.CLOSE:
                 self._close_sent = True
         if not self._outgoing:
@@ -411,7 +424,7 @@ class ClientSession:
         return (
             self.state is ClientState.OPEN
             and self.transport == "polling"
-            and not self._get_in_flight
+            and not self._get_pending
             and self.upgrade_state is not ClientUpgradeState.PROBED
         )
 
@@ -419,7 +432,7 @@ class ClientSession:
         """A long-poll GET starts; raise :class:`LocalProtocolError` if one may not."""
         if not self.may_poll():
             raise LocalProtocolError("a GET may not start now")
-        self._get_in_flight = True
+        self._get_pending = True
 
     def end_get(self) -> list[Event]:
         """The long-poll GET is over (answered, failed or cancelled).
@@ -428,7 +441,7 @@ class ClientSession:
         POST failure held for this GET (:meth:`post_failed`) closes the session
         now unless the body carried the server's CLOSE.
         """
-        self._get_in_flight = False
+        self._get_pending = False
         return self._release_held_failure()
 
     # ---------------------------------------------------------------- incoming
@@ -477,7 +490,7 @@ class ClientSession:
                 self._outgoing.append(_PONG)
                 self.last_ping_at = now
                 self._ping_deadline = now + self.heartbeat_timeout
-                events.append(PongReceived(now))
+                events.append(PingReceived(now))
             elif packet_type is PacketType.CLOSE:
                 events.append(self.close(CloseReason.SERVER_DISCONNECT))
             elif packet_type in (PacketType.PONG, PacketType.NOOP):
@@ -551,8 +564,6 @@ class ClientSession:
         self.upgrade_deadline = math.inf
         self.transport = "websocket"
         self._outgoing.appendleft(_UPGRADE)
-        # Websocket frames are never bigger than polling packets: recount for the new transport.
-        self.buffered_bytes = sum(frame_size(p) for p in self._outgoing if p.type is PacketType.MESSAGE)
         return UpgradeCompleted()
 
     def abort_upgrade(self, description: str) -> UpgradeAborted:

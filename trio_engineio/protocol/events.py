@@ -10,6 +10,7 @@ from .reasons import CloseInfo
 __all__ = [
     "Event",
     "MessageReceived",
+    "PingReceived",
     "PongReceived",
     "ProbeAnswered",
     "SessionClosed",
@@ -27,7 +28,14 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class PongReceived:
-    """The peer answered an outstanding PING (or, client side, a PING arrived)."""
+    """Server side: the client answered the outstanding PING (the heartbeat restarts)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PingReceived:
+    """Client side: the server's PING arrived (a PONG is queued, the watchdog restarts)."""
 
     at: float
 
@@ -59,4 +67,12 @@ class UpgradeAborted:
 
 
 #: Any event a session state machine returns.
-Event = MessageReceived | PongReceived | SessionClosed | ProbeAnswered | UpgradeCompleted | UpgradeAborted
+Event = (
+    MessageReceived
+    | PingReceived
+    | PongReceived
+    | SessionClosed
+    | ProbeAnswered
+    | UpgradeCompleted
+    | UpgradeAborted
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import HandshakeError
+from .query import SID_CHARS
 
-__all__ = ["DEFAULT_MAX_PAYLOAD", "Handshake", "seconds_to_ms"]
+__all__ = ["DEFAULT_MAX_PAYLOAD", "Handshake", "HandshakeTemplate", "seconds_to_ms"]
 
 #: maxPayload assumed when an (older) server does not announce one.
 DEFAULT_MAX_PAYLOAD = 1_000_000
@@ -77,6 +79,31 @@ class Handshake:
             ping_timeout_ms=ping_timeout,
             max_payload=max_payload or DEFAULT_MAX_PAYLOAD,
         )
+
+
+class HandshakeTemplate:
+    """The OPEN data of every session with the same settings, rendered for one sid at a time.
+
+    A server announces the same four fields to each new session; only the sid
+    differs. The template encodes the JSON once, so a handshake costs a string
+    concatenation (the sid is JSON-escaped only if it has characters outside
+    :data:`~trio_engineio.protocol.query.SID_CHARS`).
+    """
+
+    __slots__ = ("_tail",)
+
+    _HEAD = '{"sid":""'
+
+    def __init__(self, handshake: Handshake) -> None:
+        text = dataclasses.replace(handshake, sid="").encode()
+        assert text.startswith(self._HEAD)
+        self._tail = text[len(self._HEAD) :]
+
+    def encode(self, sid: str) -> str:
+        """The OPEN packet's data for ``sid``: what ``Handshake.encode()`` returns, faster."""
+        if SID_CHARS.issuperset(sid):
+            return '{"sid":"' + sid + '"' + self._tail
+        return '{"sid":' + json.dumps(sid) + self._tail
 
 
 def _positive_int(obj: dict[str, Any], key: str, *, required: bool) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "encode_payload",
     "encoded_payload_size",
     "message_in_frame",
+    "message_size",
 ]
 
 #: Separates packets inside a long-polling payload.
@@ -81,6 +82,13 @@ def encode_frame(packet: Packet) -> str | bytes:
     if isinstance(data, bytes):
         return data
     return _CHAR_BY_TYPE[packet.type] + data
+
+
+def message_size(data: str | bytes) -> int:
+    """What a queued message counts in ``buffered_bytes`` (both cores): its data's UTF-8 size."""
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
 
 
 def encode_message_frame(data: str | bytes) -> str | bytes:

@@ -22,7 +22,15 @@ from .events import (
     UpgradeCompleted,
 )
 from .handshake import Handshake, seconds_to_ms
-from .packets import RECORD_SEPARATOR, Packet, PacketType, decode_frame, decode_payload, message_in_frame
+from .packets import (
+    RECORD_SEPARATOR,
+    Packet,
+    PacketType,
+    decode_frame,
+    decode_payload,
+    message_in_frame,
+    message_size,
+)
 from .reasons import CloseInfo, CloseReason
 
 __all__ = ["ServerSession", "SessionState", "UpgradeState"]
@@ -195,7 +203,7 @@ class ServerSession:
             raise ValueError("text containing \\x1e cannot be sent over long-polling")
         self._outgoing.append(packet)
         self.buffered_messages += 1
-        self.buffered_bytes += _message_size(packet.data)
+        self.buffered_bytes += message_size(data)
 
     def has_outgoing(self) -> bool:
         """True when a writer has packets to take."""
@@ -217,7 +225,7 @@ class ServerSession:
         for packet in packets:
             if packet.type is PacketType.MESSAGE:
                 self.buffered_messages += 1
-                self.buffered_bytes += _message_size(packet.data)
+                self.buffered_bytes += message_size(packet.data)
 
     # ----------------------------------------------------------------- polling
     def begin_get(self) -> None:
@@ -264,9 +272,14 @@ class ServerSession:
             return [_NOOP]
         return self.take_outgoing()
 
-    def end_get(self) -> None:
-        """The pending GET is finished (answered or abandoned)."""
+    def end_get(self) -> list[Event]:
+        """The pending GET is finished (answered or abandoned); nothing follows from it here.
+
+        Returns events as the client core's ``end_get()`` does (always none on
+        this side).
+        """
         self._get_pending = False
+        return []
 
     def begin_post(self) -> None:
         """A POST with packets arrives; refuse it if one is already running."""
@@ -330,16 +343,15 @@ class ServerSession:
         """Feed a long-polling POST body; :class:`ParseError` if it is not a payload."""
         return self.receive_packets(decode_payload(body), now)
 
-    def receive_frame(self, frame: str | bytes, now: float) -> Event | None:
+    def receive_frame(self, frame: str | bytes, now: float) -> list[Event]:
         """Feed one websocket frame; :class:`ParseError` if it is not a packet.
 
         A PONG (one per heartbeat) is taken without making a packet object.
         """
         if self.closed:
-            return None
-        if frame == "3":
-            return self._receive_pong(now)
-        return self._receive_one(decode_frame(frame), now)
+            return []
+        event = self._receive_pong(now) if frame == "3" else self._receive_one(decode_frame(frame), now)
+        return [] if event is None else [event]
 
     def message_in_frame(self, frame: str | bytes) -> str | bytes | None:
         """The message a websocket frame carries, if it is a MESSAGE the session takes now.
@@ -471,10 +483,3 @@ class ServerSession:
         self.buffered_messages = 0
         self.buffered_bytes = 0
         return SessionClosed(self.close_info)
-
-
-def _message_size(data: str | bytes) -> int:
-    """What a message counts in ``buffered_bytes``: its UTF-8 size."""
-    if isinstance(data, bytes):
-        return len(data)
-    return len(data) if data.isascii() else len(data.encode("utf-8"))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import dataclasses
-import json
 import logging
 import secrets
 from collections import Counter
@@ -18,11 +16,12 @@ import trio
 
 from .._callables import call_maybe_async, positional_arity
 from .._exceptions import ConnectionClosed
-from .._json import JSONModule
+from .._json import JSONModule, to_message
 from ..bus import Bus, BusStatistics
 from ..bus.link import BusLink, RateLimit
 from ..bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, node_of
-from ..protocol.query import MAX_SID_LENGTH, SID_CHARS, ErrorCode, RequestRejected
+from ..protocol.handshake import HandshakeTemplate
+from ..protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
 from ..protocol.reasons import CloseInfo, CloseReason
 from ..protocol.server_session import ServerSession
 from .connection import Connection
@@ -237,7 +236,7 @@ class Server:
         self._running: set[Connection] = set()
         self._nursery: trio.Nursery | None = None
         self._limiter = trio.CapacityLimiter(self._options.max_concurrent_handlers)
-        self._handshake_tails: dict[tuple[str, ...], str] = {}
+        self._handshake_templates: dict[tuple[str, ...], HandshakeTemplate] = {}
         self._opened = 0
         self._closed_reasons: Counter[str] = Counter()
         self._handler_errors = 0
@@ -430,12 +429,10 @@ class Server:
     def _open_packet_data(self, conn: Connection) -> str:
         """The OPEN packet's JSON: every session of this server announces the same but its sid."""
         core = conn._core
-        tail = self._handshake_tails.get(core.upgrades)
-        if tail is None:
-            text = dataclasses.replace(core.handshake, sid="").encode()
-            tail = self._handshake_tails[core.upgrades] = text[len('{"sid":""') :]
-        sid = core.sid
-        return '{"sid":' + (f'"{sid}"' if SID_CHARS.issuperset(sid) else json.dumps(sid)) + tail
+        template = self._handshake_templates.get(core.upgrades)
+        if template is None:
+            template = self._handshake_templates[core.upgrades] = HandshakeTemplate(core.handshake)
+        return template.encode(core.sid)
 
     def _new_sid(self) -> str:
         while True:
@@ -561,13 +558,7 @@ class Server:
             self._all_finished.set()
 
     def _encode_message(self, data: Any) -> str | bytes:
-        if isinstance(data, str | bytes):
-            return data
-        if isinstance(data, bytearray | memoryview):
-            return bytes(data)
-        if isinstance(data, dict | list):
-            return self._options.json.dumps(data)
-        raise TypeError(f"cannot send {type(data).__name__}: use str, bytes, dict or list")
+        return to_message(data, self._options.json)
 
     # -------------------------------------------------- python-engineio API
     def connection(self, sid: str) -> Connection:

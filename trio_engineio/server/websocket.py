@@ -451,12 +451,12 @@ class WebSocketHandler:
             conn._queue_received(data)
             return
         try:
-            event = core.receive_frame(frame, trio.current_time())
+            events = core.receive_frame(frame, trio.current_time())
         except ParseError as exc:
             socket.close_code = CLOSE_PROTOCOL_ERROR
             conn.close(CloseReason.PARSE_ERROR, str(exc))
             return
-        _apply(conn, event)
+        _apply(conn, events[0] if events else None)
 
     async def _take_packet(
         self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]
