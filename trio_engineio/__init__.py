@@ -22,6 +22,7 @@ from ._version import __version__
 from .bus import Bus, BusStatistics, Emitter, RedisBus, open_emitter
 from .client.connection import ClientConnection, ClientStatistics, open_client
 from .client.events import Client
+from .client.reconnecting import ReconnectingClient, open_reconnecting_client
 from .protocol.reasons import CloseInfo, CloseReason
 from .server.asgi import ASGIApp
 from .server.connection import Connection, SessionStatistics
@@ -47,6 +48,7 @@ __all__ = [
     "EngineIOConnectionError",
     "EngineIOError",
     "HandshakeFailed",
+    "ReconnectingClient",
     "RedisBus",
     "Server",
     "ServerStatistics",
@@ -54,5 +56,6 @@ __all__ = [
     "__version__",
     "open_client",
     "open_emitter",
+    "open_reconnecting_client",
     "serve",
 ]

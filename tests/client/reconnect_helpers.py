@@ -39,6 +39,8 @@ class EchoServer:
         self.connects: list[str] = []
         self.disconnects: list[tuple[str, str]] = []
         self.changed = trio.Event()
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
 
     def _notify(self) -> None:
         self.changed.set()
@@ -83,23 +85,75 @@ class EchoServer:
             finally:
                 stop.set()
 
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Serve in ``nursery`` until :meth:`stop` (for tests that stop and start it mid-block)."""
+        stop, stopped = self._stop, self._stopped = trio.Event(), trio.Event()
 
-@asynccontextmanager
-async def refusing_listener(port: int) -> AsyncIterator[list[float]]:
-    """Accept and drop every connection on ``port``; yield the times (``trio.current_time()``) of each."""
-    accepted: list[float] = []
-    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+        async def run(task_status: trio.TaskStatus[None]) -> None:
+            try:
+                async with self.running():
+                    task_status.started()
+                    await stop.wait()
+            finally:
+                stopped.set()
 
-    async def drop(stream: trio.SocketStream) -> None:
-        accepted.append(trio.current_time())
-        await stream.aclose()
+        await nursery.start(run)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(trio.serve_listeners, drop, listeners)
-        try:
-            yield accepted
-        finally:
-            nursery.cancel_scope.cancel()
+    async def stop(self) -> None:
+        """Stop what :meth:`start` started and wait until the port is closed."""
+        self._stop.set()
+        await self._stopped.wait()
+
+
+class DroppingListener:
+    """Accepts and drops every connection on ``port``, recording when (``trio.current_time()``).
+
+    Each client connection attempt fails at once, as against a server that is down,
+    but the attempt is seen: :attr:`accepted` holds the times.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.accepted: list[float] = []
+        self._scope = trio.CancelScope()
+        self._closed = trio.Event()
+        self._accepted_one = trio.Event()
+
+    def attempts(self) -> list[float]:
+        """The times of the client's attempts (see :func:`attempt_times`)."""
+        return attempt_times(self.accepted)
+
+    async def wait_for_attempts(self, count: int) -> None:
+        """Wait until ``count`` attempts were seen."""
+        while len(self.attempts()) < count:
+            await self._accepted_one.wait()
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Listen in ``nursery`` until :meth:`stop`."""
+        listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
+
+        async def drop(stream: trio.SocketStream) -> None:
+            self.accepted.append(trio.current_time())
+            self._accepted_one.set()
+            self._accepted_one = trio.Event()
+            await stream.aclose()
+
+        async def run() -> None:
+            try:
+                with self._scope:
+                    await trio.serve_listeners(drop, listeners)
+            finally:
+                with trio.CancelScope(shield=True):
+                    for listener in listeners:
+                        await listener.aclose()
+                self._closed.set()
+
+        nursery.start_soon(run)
+
+    async def stop(self) -> None:
+        """Close the port (and wait until it is closed)."""
+        self._scope.cancel()
+        await self._closed.wait()
 
 
 def attempt_times(accepted: list[float]) -> list[float]:
