@@ -13,7 +13,7 @@ from .._callables import call_maybe_async
 from ._handlers import ack_result
 from .exceptions import DisconnectedError
 
-__all__ = ["EngineClient", "PendingAck", "ServerSocket", "make_room", "run_callback"]
+__all__ = ["EngineClient", "PendingAck", "ServerSocket", "acquire", "make_room", "run_callback"]
 
 logger = logging.getLogger("trio_engineio.socketio")
 
@@ -65,6 +65,17 @@ def make_room(acks: dict[int, PendingAck], limit: int) -> bool:
     return False
 
 
+async def acquire(limiter: trio.Semaphore) -> None:
+    """``limiter.acquire()`` without a trip through the scheduler when a token is free.
+
+    The reading task that calls it checkpoints for every message anyway.
+    """
+    try:
+        limiter.acquire_nowait()
+    except trio.WouldBlock:
+        await limiter.acquire()
+
+
 async def run_callback(callback: Callable[..., Any], args: list[Any], limiter: trio.Semaphore) -> None:
     """Call an ``emit(callback=)`` callback with the ACK's arguments; log what it raises."""
     try:
@@ -92,7 +103,14 @@ class EngineClient:
         self.connected_once = trio.Event()
 
     async def send_messages(self, messages: list[str | bytes]) -> bool:
-        """Send one encoded packet; ``False`` (logged at debug) when the session has ended."""
+        """Send one encoded packet; ``False`` (logged at debug) when the session has ended.
+
+        A one-message packet is queued at once when no other packet is being
+        written and the outgoing buffer has room: no lock and no trip through
+        the scheduler per recipient of a broadcast (the caller checkpoints).
+        """
+        if len(messages) == 1 and not self.send_lock.locked() and self.conn.send_nowait(messages[0]):
+            return True
         try:
             if len(messages) == 1:
                 async with self.send_lock:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -30,6 +29,7 @@ from typing import Any
 import trio
 
 from .. import ClientConnection, ConnectionClosed, EngineIOConnectionError, open_client
+from .._backoff import backoff_delay
 from ._handlers import (
     RESERVED_EVENTS,
     HandlerRegistry,
@@ -38,7 +38,7 @@ from ._handlers import (
     check_event_name,
     emit_arguments,
 )
-from ._socket import PendingAck, make_room, run_callback
+from ._socket import PendingAck, acquire, make_room, run_callback
 from .exceptions import ConnectionRefusedError, DisconnectedError, TimeoutError
 from .protocol import MAX_ACK_ID, Decoder, Packet, PacketType, ProtocolError, encode
 
@@ -274,9 +274,9 @@ class Client(HandlerRegistry):
             self._finished.set()
 
     def _delay(self, attempt: int) -> float:
-        delay: float = min(self.reconnection_delay * 2 ** (attempt - 1), self.reconnection_delay_max)
-        delay += self.randomization_factor * (2 * random.random() - 1) * delay
-        return float(max(delay, 0.0))
+        return backoff_delay(
+            attempt, self.reconnection_delay, self.reconnection_delay_max, self.randomization_factor
+        )
 
     async def _auth_payload(self, auth: _Auth) -> Any:
         if callable(auth):
@@ -359,7 +359,7 @@ class Client(HandlerRegistry):
             events.start_soon(self._trigger_safely, packet.namespace, "connect")  # it may call()
             early, state.early = state.early, []
             for event in early:
-                await limiter.acquire()
+                await acquire(limiter)
                 events.start_soon(self._run_event, conn, event, limiter)
             while state.buffer and state.connected:
                 messages, _ = state.buffer.popleft()
@@ -386,12 +386,12 @@ class Client(HandlerRegistry):
             if pending is None:
                 logger.info("ignored an ACK for id %s never issued", packet.id)
             elif pending.callback is not None:
-                await limiter.acquire()
+                await acquire(limiter)
                 events.start_soon(run_callback, pending.callback, packet.data, limiter)
             else:
                 pending.resolve(packet.data)
         elif state.connected:
-            await limiter.acquire()
+            await acquire(limiter)
             events.start_soon(self._run_event, conn, packet, limiter)
         elif not state.outcome.is_set() and len(state.early) < MAX_EARLY_EVENTS:
             state.early.append(packet)

@@ -22,7 +22,7 @@ from ._handlers import (
     check_event_name,
     emit_arguments,
 )
-from ._socket import EngineClient, PendingAck, ServerSocket, make_room, run_callback
+from ._socket import EngineClient, PendingAck, ServerSocket, acquire, make_room, run_callback
 from .exceptions import ConnectionRefusedError, DisconnectedError, TimeoutError
 from .namespace import Namespace
 from .protocol import MAX_ACK_ID, Decoder, Packet, PacketType, ProtocolError, encode
@@ -297,14 +297,14 @@ class Server(HandlerRegistry):
             if pending is None:
                 self.logger.info("ignored an ACK for id %s never issued on %s", packet.id, socket.sid)
             elif pending.callback is not None:
-                await limiter.acquire()
+                await acquire(limiter)
                 nursery.start_soon(run_callback, pending.callback, packet.data, limiter)
                 return
             else:
                 pending.resolve(packet.data)
             await trio.lowlevel.checkpoint()
             return
-        await limiter.acquire()
+        await acquire(limiter)
         nursery.start_soon(self._run_event, socket, packet, limiter)
 
     async def _run_event(self, socket: ServerSocket, packet: Packet, limiter: trio.Semaphore) -> None:
