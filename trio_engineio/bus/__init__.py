@@ -26,7 +26,9 @@ A server with ``node_id="a"`` issues session ids that start with ``"a."`` and ru
   :class:`BusDisconnect` whose session id names this node (it may no longer exist: the
   node counts that), or a :class:`BusBroadcast` from *another* node or an emitter (a
   node's own broadcasts are not delivered back: it delivers them locally). ``data`` is
-  ``str`` (a text message) or ``bytes`` (binary), exactly as published.
+  ``str`` (a text message) or ``bytes`` (binary), exactly as published. It also gets a
+  :class:`BusRelay` from another node: opaque bytes for the layer above the engine
+  (``Server.publish_to_nodes`` / ``Server.on_node_message``; Socket.IO rooms across nodes).
 * :meth:`BusLink.publish` routes a send or disconnect to the node its session id names
   (:func:`node_of`), ``ValueError`` if it names none. It raises ``ValueError`` as well for
   a message over ``max_message_size`` (the caller's mistake, like an oversized payload),
@@ -47,7 +49,7 @@ from .base import Bus, BusOptions
 from .emitter import Emitter, open_emitter
 from .link import BusLink, BusStatistics, open_bus_link
 from .memory import MemoryBus
-from .messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, check_node_id, node_of
+from .messages import BusBroadcast, BusDisconnect, BusMessage, BusRelay, BusSend, check_node_id, node_of
 from .redis import RedisBus
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "BusLink",
     "BusMessage",
     "BusOptions",
+    "BusRelay",
     "BusSend",
     "BusStatistics",
     "Emitter",

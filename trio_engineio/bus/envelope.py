@@ -7,6 +7,7 @@ ASCII. What follows depends on the kind::
     send        sid_len:u8 sid  payload
     disconnect  sid_len:u8 sid
     broadcast   count:u32 (sid_len:u8 sid) * count  payload
+    relay       payload (always binary: opaque bytes for the layer above the engine)
 
 Integers are big-endian; the payload runs to the end of the envelope, so it is
 exactly what was sent: UTF-8 text, or binary (flag ``0x01``) taken as is. Nothing in
@@ -21,14 +22,22 @@ from __future__ import annotations
 import struct
 
 from ..protocol.query import MAX_SID_LENGTH, SID_CHARS
-from .messages import MAX_NODE_ID_LENGTH, BusBroadcast, BusDisconnect, BusMessage, BusSend, check_node_id
+from .messages import (
+    MAX_NODE_ID_LENGTH,
+    BusBroadcast,
+    BusDisconnect,
+    BusMessage,
+    BusRelay,
+    BusSend,
+    check_node_id,
+)
 
 __all__ = ["VERSION", "InvalidEnvelope", "decode", "encode"]
 
 #: The envelope version this library writes and reads.
 VERSION = 1
 
-_SEND, _DISCONNECT, _BROADCAST = 1, 2, 3
+_SEND, _DISCONNECT, _BROADCAST, _RELAY = 1, 2, 3, 4
 _BINARY = 0x01
 _HEADER = struct.Struct("!BBB")
 _COUNT = struct.Struct("!I")
@@ -76,6 +85,10 @@ def encode(message: BusMessage, origin: str = "") -> bytes:
             sid = _check_sid(excluded)
             body += (bytes([len(sid)]), sid)
         body.append(payload)
+    elif isinstance(message, BusRelay):
+        if not isinstance(message.payload, bytes):
+            raise TypeError(f"relay payload must be bytes, not {type(message.payload).__name__}")
+        body = [_HEADER.pack(VERSION, _RELAY, _BINARY), message.payload]
     else:
         raise TypeError(f"not a bus message: {type(message).__name__}")
     body.insert(1, bytes([len(origin_bytes)]) + origin_bytes)
@@ -174,6 +187,10 @@ def decode(raw: bytes, max_size: int) -> tuple[BusMessage, str]:
             raise InvalidEnvelope(f"exclusion count {count} does not fit the envelope")
         exclude = frozenset(reader.sid() for _ in range(count))
         message = BusBroadcast(_data(flags, reader.rest()), exclude)
+    elif kind == _RELAY:
+        if flags != _BINARY:
+            raise InvalidEnvelope(f"unexpected flags {flags:#x} for a relay")
+        message = BusRelay(reader.rest())
     else:
         raise InvalidEnvelope(f"unknown message kind {kind}")
     return message, origin

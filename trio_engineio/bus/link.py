@@ -25,7 +25,7 @@ import trio
 
 from .base import Bus, Publish
 from .envelope import InvalidEnvelope, decode, encode
-from .messages import BusBroadcast, BusMessage, check_node_id, node_of
+from .messages import BusBroadcast, BusMessage, BusRelay, check_node_id, node_of
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -233,7 +233,7 @@ class BusLink:
         node. ``ValueError``/``TypeError`` for a message that cannot be encoded or is over
         ``max_message_size``.
         """
-        if isinstance(message, BusBroadcast):
+        if isinstance(message, BusBroadcast | BusRelay):
             channel = self._broadcast_channel
         else:
             node_id = node_of(message.sid) if isinstance(message.sid, str) else None
@@ -342,7 +342,7 @@ class BusLink:
             self._reject(channel, str(exc))
             return
         if channel == self._broadcast_channel:
-            if not isinstance(message, BusBroadcast):
+            if not isinstance(message, BusBroadcast | BusRelay):
                 self._reject(channel, f"a {type(message).__name__} on the broadcast channel")
                 return
             if origin == self._node_id:
@@ -350,7 +350,7 @@ class BusLink:
         elif channel != self._channel:
             self._reject(channel, "a channel this node did not subscribe to")
             return
-        elif isinstance(message, BusBroadcast) or node_of(message.sid) != self._node_id:
+        elif isinstance(message, BusBroadcast | BusRelay) or node_of(message.sid) != self._node_id:
             self._reject(channel, "a message for another node")
             return
         self._delivered += 1

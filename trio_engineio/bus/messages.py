@@ -14,6 +14,7 @@ __all__ = [
     "BusBroadcast",
     "BusDisconnect",
     "BusMessage",
+    "BusRelay",
     "BusSend",
     "check_node_id",
     "node_of",
@@ -71,5 +72,16 @@ class BusBroadcast:
     exclude: frozenset[str] = field(default_factory=frozenset)
 
 
+@dataclass(frozen=True, slots=True)
+class BusRelay:
+    """An opaque ``payload`` for every other node's :meth:`Server.on_node_message` receiver.
+
+    The engine does not look inside: a layer on top (Socket.IO rooms and broadcasts)
+    defines and checks what it carries.
+    """
+
+    payload: bytes
+
+
 #: Any message a bus carries.
-BusMessage = BusSend | BusDisconnect | BusBroadcast
+BusMessage = BusSend | BusDisconnect | BusBroadcast | BusRelay

@@ -19,7 +19,7 @@ from .._exceptions import ConnectionClosed
 from .._json import JSONModule, to_message
 from ..bus import Bus, BusStatistics
 from ..bus.link import BusLink, RateLimit
-from ..bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusSend, node_of
+from ..bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusRelay, BusSend, node_of
 from ..protocol.handshake import HandshakeTemplate
 from ..protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
 from ..protocol.reasons import CloseInfo, CloseReason
@@ -208,6 +208,8 @@ class Server:
         if bus is not None and self._options.node_id is None:
             raise ValueError("a server on a bus needs a node_id (its session ids name it)")
         self._bus = bus
+        #: Receives BusRelay payloads from other nodes (see on_node_message).
+        self._node_message: Callable[[bytes], None] | None = None
         self._link: BusLink | None = None
         self._sid_prefix = "" if self._options.node_id is None else self._options.node_id + "."
         self._misrouted = 0
@@ -636,6 +638,26 @@ class Server:
         self._broadcast_local(message, excluded)
         await trio.lowlevel.checkpoint()
 
+    def publish_to_nodes(self, payload: bytes) -> bool:
+        """Publish an opaque ``payload`` to every other node on the bus, for a layer above the engine.
+
+        The other nodes' :meth:`on_node_message` receivers get it, this node's does not. It
+        never waits: ``False`` without a bus or when the link dropped it (delivery is at most
+        once, as for :meth:`broadcast`). ``ValueError`` over the bus's ``max_message_size``.
+        """
+        if self._link is None:
+            return False
+        return self._link.publish(BusRelay(bytes(payload)))
+
+    def on_node_message(self, receiver: Callable[[bytes], None] | None) -> None:
+        """Set who receives :meth:`publish_to_nodes` payloads from other nodes (``None``: drop them).
+
+        ``receiver(payload)`` is called synchronously by the bus link and must not block;
+        what it raises is logged by the link. The payload is untrusted bytes. Socket.IO
+        (:mod:`trio_engineio.socketio`) carries room and broadcast emits across nodes with it.
+        """
+        self._node_message = receiver
+
     def _broadcast_local(self, message: str | bytes, exclude: frozenset[str]) -> None:
         for sid, conn in list(self._sessions.items()):
             if sid not in exclude:
@@ -663,6 +685,9 @@ class Server:
             self._broadcast_local(message.data, message.exclude)
         elif isinstance(message, BusSend):
             self._queue_for(self._sessions.get(message.sid), message.data)
+        elif isinstance(message, BusRelay):
+            if self._node_message is not None:
+                self._node_message(message.payload)
         else:
             conn = self._sessions.get(message.sid)
             if conn is None:
