@@ -54,6 +54,7 @@ reproductions, are in ``docs/hypercorn.rst``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
@@ -200,10 +201,18 @@ def sends_shielded(receive: ASGIReceive) -> bool:
       nothing of that message was written.
 
     The worker is recognised by its ``receive`` (:func:`request_channel`), not
-    by ``send``, which middleware may wrap. False for any other server: its
-    sends are taken to be cancellable at any point.
+    by ``send``, which middleware may wrap. False for any other server, and
+    under a hypercorn version not in :data:`QUIRKS_CHECKED`: sends are then
+    taken to be cancellable at any point, and bounding them with a cancel
+    scope is right either way.
     """
-    return request_channel(receive) is not None
+    return request_channel(receive) is not None and _quirks_checked()
+
+
+@functools.cache
+def _quirks_checked() -> bool:
+    """True when the installed hypercorn is a version the quirks were checked on."""
+    return _version("hypercorn") in QUIRKS_CHECKED
 
 
 #: Q2: what a send raises when hypercorn is closing the connection under it (``except SEND_RACE:``).
