@@ -301,14 +301,16 @@ async def accept_websocket(send: ASGISend, headers: Headers) -> Exception | None
 async def after_body_read() -> None:
     """Q5: let the ASGI server take in what follows the body, before answering with ``Connection: close``.
 
-    hypercorn 0.17.3 and 0.18.0: the read task hands the body's last event
-    to the app and goes on with the bytes behind it without waiting; h11
-    pauses it (``PAUSED``) only when it reaches them. An answer that turns
-    keep-alive off before that makes h11 take those bytes for junk on a
-    closing connection: hypercorn closes the connection under the answer
-    (the client gets none or part of it, and the app's send meets
-    :data:`SEND_RACE`). One checkpoint lets the read task reach its pause.
-    Harmless elsewhere.
+    hypercorn 0.17.3 and 0.18.0 (``H11Protocol._handle_events``): the read
+    task hands the body's last event to the app, then asks h11 for the next
+    event; with a pipelined request behind the body h11 pauses it
+    (``PAUSED``) until the answer is complete. An answer that turns
+    keep-alive off before the read task got there puts h11 in
+    ``MUST_CLOSE``, and h11 raises ``RemoteProtocolError("Got data when
+    expecting EOF")`` for those bytes: hypercorn closes the connection under
+    the answer (the client gets none or part of it, and the app's send meets
+    :data:`SEND_RACE`), or sends its own 400 if the answer has not started.
+    One checkpoint lets the read task reach its pause. Harmless elsewhere.
     """
     await trio.lowlevel.checkpoint()
 
