@@ -35,7 +35,7 @@ reproductions, are in ``docs/hypercorn.rst``.
   in ``H2Protocol._handle_events``; under the trio worker any exception from
   one connection goes up through ``trio.serve_listeners`` and stops the
   whole server (so did h11's ``LocalProtocolError`` when bytes right behind
-  a websocket upgrade request reach hypercorn before the app's accept).
+  a websocket upgrade request reach hypercorn before the app's accept, Q4).
   :class:`ContainedH2Protocol` finds a closed stream that ignores the data;
   :class:`ContainedTCPServer` ends, logs and counts any error of one
   connection instead of letting it stop the server.
