@@ -11,6 +11,8 @@ clock and pytest-timeout's wall-clock cap.
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -117,16 +119,45 @@ async def test_bad_reconnection_options_are_refused_up_front(options: dict[str, 
                 pass  # pragma: no cover
 
 
+class Scene:
+    """An echo server, a dropping listener on its port, a Client with a Recorder, a nursery."""
+
+    def __init__(self, nursery: trio.Nursery, client: Client, server: EchoServer) -> None:
+        self.nursery = nursery
+        self.client = client
+        self.server = server
+        self.down = DroppingListener(server.port)
+        self.record = Recorder(client)
+
+    async def connect_then_lose_the_server(self, transports: list[str] | None = None) -> None:
+        """Connect to the server, stop it, hold its port with the dropping listener."""
+        await self.server.start(self.nursery)
+        await self.client.connect(self.server.url, transports=transports)
+        await self.server.stop()
+        await self.down.start(self.nursery)
+        await self.record.wait_for("disconnect")
+
+    async def bring_the_server_back(self) -> None:
+        await self.down.stop()
+        await self.server.start(self.nursery)
+
+
+@asynccontextmanager
+async def scene(**client_options: Any) -> AsyncIterator[Scene]:
+    """A :class:`Scene`; its ``Client`` gets ``client_options``."""
+    async with trio.open_nursery() as nursery, Client(**client_options) as client:
+        yield Scene(nursery, client, EchoServer())
+
+
 # ----------------------------------------------------- Client(reconnection=True)
 @TRANSPORTS
 async def test_client_reconnects_after_the_server_restarts(
     io_clock: MockClock, transports: list[str] | None
 ) -> None:
-    server = EchoServer()
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery, Client(reconnection=True, **EXACT) as client:
-            record = Recorder(client)
-            await server.start(nursery)
+        async with scene(reconnection=True, **EXACT) as it:
+            client, record, server = it.client, it.record, it.server
+            await server.start(it.nursery)
             await client.connect(server.url, transports=transports)
             await record.echo(client, "before")
             first_sid = client.sid
@@ -134,7 +165,7 @@ async def test_client_reconnects_after_the_server_restarts(
             await record.wait_for("disconnect")
             assert not client.connected
             assert client.close_info is not None
-            await server.start(nursery)
+            await server.start(it.nursery)
             await record.wait_for("connect", 2)
             assert client.connected
             assert client.close_info is None
@@ -155,69 +186,46 @@ async def test_client_reconnects_after_the_server_restarts(
 
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"]], ids=["polling", "websocket"])
 async def test_client_follows_the_backoff_schedule(io_clock: MockClock, transports: list[str]) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(120):
-        async with trio.open_nursery() as nursery, Client(reconnection=True, **EXACT) as client:
-            record = Recorder(client)
-            await server.start(nursery)
-            await client.connect(server.url, transports=transports)
-            await server.stop()
-            await down.start(nursery)
-            await record.wait_for("disconnect")
-            await down.wait_for_attempts(6)
-            await down.stop()
-            await server.start(nursery)
-            await record.wait_for("connect", 2)
-            await record.echo(client, "back")
-            await client.disconnect()
-            await server.stop()
-    lost_at = record.times("disconnect")[0]
-    attempts = down.attempts()
+        async with scene(reconnection=True, **EXACT) as it:
+            await it.connect_then_lose_the_server(transports)
+            await it.down.wait_for_attempts(6)
+            await it.bring_the_server_back()
+            await it.record.wait_for("connect", 2)
+            await it.record.echo(it.client, "back")
+            await it.client.disconnect()
+            await it.server.stop()
+    lost_at = it.record.times("disconnect")[0]
+    attempts = it.down.attempts()
     assert gaps([lost_at, *attempts]) == [1, 2, 4, 5, 5, 5]
     # The next retry (5 s after the last dropped one) found the server.
-    assert round(record.times("connect")[1] - attempts[-1], 3) == 5
-    assert record.names() == ["connect", "disconnect", "connect", "disconnect"]
+    assert round(it.record.times("connect")[1] - attempts[-1], 3) == 5
+    assert it.record.names() == ["connect", "disconnect", "connect", "disconnect"]
 
 
 async def test_client_gives_up_after_the_attempts(io_clock: MockClock) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(60):
-        async with (
-            trio.open_nursery() as nursery,
-            Client(reconnection=True, reconnection_attempts=3, **EXACT) as client,
-        ):
-            record = Recorder(client)
-            await server.start(nursery)
-            await client.connect(server.url)
-            await server.stop()
-            await down.start(nursery)
-            await client.wait()  # returns once no reconnection is left
-            assert not client.connected
+        async with scene(reconnection=True, reconnection_attempts=3, **EXACT) as it:
+            await it.connect_then_lose_the_server()
+            await it.client.wait()  # returns once no reconnection is left
+            assert not it.client.connected
             await trio.sleep(30)
-            await down.stop()
-    assert record.names() == ["connect", "disconnect", "reconnect_failed"]
-    lost_at = record.times("disconnect")[0]
-    assert gaps([lost_at, *down.attempts()]) == [1, 2, 4]
-    assert record.times("reconnect_failed")[0] == down.attempts()[-1]
+            await it.down.stop()
+    assert it.record.names() == ["connect", "disconnect", "reconnect_failed"]
+    lost_at = it.record.times("disconnect")[0]
+    assert gaps([lost_at, *it.down.attempts()]) == [1, 2, 4]
+    assert it.record.times("reconnect_failed")[0] == it.down.attempts()[-1]
 
 
 async def test_reconnection_is_off_by_default(io_clock: MockClock) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery, Client() as client:
-            record = Recorder(client)
-            await server.start(nursery)
-            await client.connect(server.url)
-            await server.stop()
-            await down.start(nursery)
-            await client.wait()
+        async with scene() as it:
+            await it.connect_then_lose_the_server()
+            await it.client.wait()
             await trio.sleep(30)
-            await down.stop()
-    assert record.names() == ["connect", "disconnect"]
-    assert down.accepted == []
+            await it.down.stop()
+    assert it.record.names() == ["connect", "disconnect"]
+    assert it.down.accepted == []
 
 
 async def test_a_server_side_close_is_followed_by_a_reconnection(io_clock: MockClock) -> None:
@@ -251,47 +259,35 @@ async def test_user_disconnect_stops_reconnection(io_clock: MockClock) -> None:
 
 @pytest.mark.parametrize("during", ["first wait", "later wait"])
 async def test_disconnect_while_waiting_to_reconnect_stops_at_once(io_clock: MockClock, during: str) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery, Client(reconnection=True, **EXACT) as client:
-            record = Recorder(client)
-            await server.start(nursery)
-            await client.connect(server.url)
-            await server.stop()
-            await down.start(nursery)
-            await record.wait_for("disconnect")
+        async with scene(reconnection=True, **EXACT) as it:
+            await it.connect_then_lose_the_server()
             if during == "later wait":
-                await down.wait_for_attempts(2)
+                await it.down.wait_for_attempts(2)
             await trio.sleep(0.5)
             asked_at = trio.current_time()
-            await client.disconnect()
+            await it.client.disconnect()
             assert trio.current_time() - asked_at < 0.1
-            seen = len(down.accepted)
+            seen = len(it.down.accepted)
             await trio.sleep(30)
-            await down.stop()
-    assert len(down.accepted) == seen  # no attempt after disconnect()
-    assert record.names() == ["connect", "disconnect"]
+            await it.down.stop()
+    assert len(it.down.accepted) == seen  # no attempt after disconnect()
+    assert it.record.names() == ["connect", "disconnect"]
 
 
 async def test_cancelled_while_waiting_to_reconnect_exits_at_once(io_clock: MockClock) -> None:
-    server = EchoServer()
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            with trio.CancelScope() as scope:
-                async with Client(reconnection=True, reconnection_delay=5) as client:
-                    record = Recorder(client)
-                    await server.start(nursery)
-                    await client.connect(server.url)
-                    await server.stop()
-                    await record.wait_for("disconnect")
-                    await trio.sleep(1)
-                    scope.cancel()
-                    cancelled_at = trio.current_time()
-                    await trio.sleep_forever()
-            assert scope.cancelled_caught
-            assert trio.current_time() - cancelled_at < 0.1
-    assert record.names() == ["connect", "disconnect"]
+        with trio.CancelScope() as scope:
+            async with scene(reconnection=True, reconnection_delay=5) as it:
+                await it.connect_then_lose_the_server()
+                await trio.sleep(1)
+                scope.cancel()
+                cancelled_at = trio.current_time()
+                await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert trio.current_time() - cancelled_at < 0.1
+    assert it.record.names() == ["connect", "disconnect"]
+    assert it.down.accepted == []  # cancelled before the first retry
 
 
 # ------------------------------------------------------------- the first connect
@@ -311,44 +307,37 @@ async def test_first_connect_fails_at_once_without_retry(io_clock: MockClock) ->
 
 @pytest.mark.parametrize("reconnection", [False, True])
 async def test_first_connect_retries_until_the_server_is_up(io_clock: MockClock, reconnection: bool) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery, Client(reconnection=reconnection, **EXACT) as client:
-            record = Recorder(client)
+        async with scene(reconnection=reconnection, **EXACT) as it:
             connected = trio.Event()
 
             async def connect() -> None:
-                await client.connect(server.url, retry=True)
+                await it.client.connect(it.server.url, retry=True)
                 connected.set()
 
-            await down.start(nursery)
-            nursery.start_soon(connect)
-            await down.wait_for_attempts(3)
-            await down.stop()
-            await server.start(nursery)
+            await it.down.start(it.nursery)
+            it.nursery.start_soon(connect)
+            await it.down.wait_for_attempts(3)
+            await it.bring_the_server_back()
             await connected.wait()
-            await record.echo(client, "hello")
-            await client.disconnect()
-            await server.stop()
-    attempts = down.attempts()
+            await it.record.echo(it.client, "hello")
+            await it.client.disconnect()
+            await it.server.stop()
+    attempts = it.down.attempts()
     assert gaps(attempts) == [1, 2]
-    assert round(record.times("connect")[0] - attempts[0], 3) == 7  # then 4 s more
-    assert record.names() == ["connect", "disconnect"]
+    assert round(it.record.times("connect")[0] - attempts[0], 3) == 7  # then 4 s more
+    assert it.record.names() == ["connect", "disconnect"]
 
 
 async def test_first_connect_retry_gives_up_with_the_last_error(io_clock: MockClock) -> None:
-    server = EchoServer()
-    down = DroppingListener(server.port)
     with trio.fail_after(60):
-        async with trio.open_nursery() as nursery, Client(reconnection_attempts=2, **EXACT) as client:
-            record = Recorder(client)
-            await down.start(nursery)
+        async with scene(reconnection_attempts=2, **EXACT) as it:
+            await it.down.start(it.nursery)
             with pytest.raises(EngineIOConnectionError):
-                await client.connect(server.url, retry=True)
-            await down.stop()
-    assert gaps(down.attempts()) == [1, 2]
-    assert record.names() == []  # connect() raised: no reconnect_failed event on top
+                await it.client.connect(it.server.url, retry=True)
+            await it.down.stop()
+    assert gaps(it.down.attempts()) == [1, 2]
+    assert it.record.names() == []  # connect() raised: no reconnect_failed event on top
 
 
 async def test_disconnect_during_a_retried_first_connect(io_clock: MockClock) -> None:
