@@ -9,21 +9,13 @@ client tried: the backoff schedule, read on the test's clock.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
+from hypercorn_cli import free_port
 
 import trio_engineio
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class EchoServer:
