@@ -62,8 +62,12 @@ async def run_ours(a: argparse.Namespace) -> dict[str, Any]:
     except ImportError:  # not exported yet while the client is being finished
         from trio_engineio.client.connection import open_client
 
+    import httpx
+
     meter = Meter(a.warmup, a.duration)
-    async with open_client(a.url, transports=[a.transport]) as conn:
+    # --via-httpx: a client of the caller's, so every request goes through httpx's own stack.
+    http = httpx.AsyncClient() if a.via_httpx else None
+    async with open_client(a.url, transports=[a.transport], http_client=http) as conn:
         for _ in range(a.window):
             await conn.send(PAYLOAD)
         while meter.tick(await conn.receive()):
@@ -71,6 +75,8 @@ async def run_ours(a: argparse.Namespace) -> dict[str, Any]:
         with trio.move_on_after(5):
             for _ in range(a.window - 1):
                 await conn.receive()
+    if http is not None:
+        await http.aclose()
     return meter.result()
 
 
@@ -109,6 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument(
+        "--via-httpx",
+        action="store_true",
+        help="trio_engineio: pass an httpx.AsyncClient, so polling requests all go through httpx",
+    )
     a = parser.parse_args(argv)
     if a.client == "trio_engineio":
         import trio
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         result = trio.run(run_ours, a)
     else:
         result = asyncio.run(run_pe(a))
-    result.update(client=a.client, transport=a.transport)
+    result.update(client=a.client + ("+httpx" if a.via_httpx else ""), transport=a.transport)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

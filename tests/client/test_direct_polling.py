@@ -1,7 +1,7 @@
-"""The polling transport's direct HTTP/1.1 path, against a scripted raw HTTP server.
+"""The polling transport's direct HTTP/1.1 path (h11), against a scripted raw HTTP server.
 
-With its own httpx client (no ``http_client`` given, no proxy) the client sends
-long-poll GETs and POSTs straight over keep-alive connections instead of through
+With its own httpx client (no ``http_client`` given) the client sends long-poll
+GETs and POSTs over keep-alive h11 connections of its own instead of through
 httpx. These tests drive the response shapes a server or a proxy may produce:
 compression, chunked bodies, ``Connection: close``, HTTP/1.0, 1xx, cookies,
 oversized and malformed answers.
@@ -275,10 +275,20 @@ def transport_for(http: httpx.AsyncClient, *, direct: bool) -> PollingTransport:
     )
 
 
-async def test_direct_path_not_used_with_a_proxy_or_a_users_client() -> None:
-    async with httpx.AsyncClient(proxy="http://127.0.0.1:1") as proxied, httpx.AsyncClient() as plain:
-        assert transport_for(proxied, direct=True)._direct_for("sid") is None
+async def test_direct_path_not_used_with_a_users_client_or_their_accept_encoding() -> None:
+    # A user's own client keeps its transport, proxies and hooks; a user's Accept-Encoding
+    # keeps httpx decoding. (Through a proxy the direct path is used: tests/client/test_proxies.py.)
+    async with httpx.AsyncClient() as plain:
         assert transport_for(plain, direct=False)._direct_for("sid") is None
+        chosen = PollingTransport(
+            plain,
+            EngineURL.parse("http://127.0.0.1:9"),
+            headers={"Accept-Encoding": "br"},
+            max_response_size=1000,
+            connect_timeout=1.0,
+            direct=True,
+        )
+        assert chosen._direct_for("sid") is None
         direct = transport_for(plain, direct=True)
         assert direct._direct_for("sid") is not None
         direct.close()

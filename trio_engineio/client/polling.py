@@ -1,27 +1,49 @@
-"""The client's HTTP long-polling transport, on httpx.
+"""The client's HTTP long-polling transport: httpx for the handshake, h11 for the hot path.
 
 Only moves bytes: one handshake GET, long-poll GETs and POSTs, each with the
 user's extra headers (cookies come from the httpx client's jar), a bounded
-response body, and httpx timeouts longer than the heartbeat so a long-poll
-never times out before the server's PING is due. Errors become
+response body, and timeouts longer than the heartbeat so a long-poll never
+times out before the server's PING is due. Errors become
 :class:`~trio_engineio.client.common.TransportFailed` with the close reason
 they imply; the rules about *when* to GET or POST live in the session.
 
-The hot path (long-poll GETs and POSTs) skips httpx when the client made its
-own ``httpx.AsyncClient`` and no proxy applies: two keep-alive HTTP/1.1
-connections (one for GETs, one for POSTs) speak the few request shapes
-Engine.IO needs directly on trio streams (:class:`_DirectHTTP`). Headers are
-the ones httpx would send (taken once from ``build_request``), cookies still
-live in the httpx client's jar, and TLS uses the same context as the httpx
-client. Per request this costs a fraction of httpx's client, httpcore and h11
-layers. A user's own ``http_client`` (its transport, proxies, auth, hooks,
-HTTP/2) is always used as is, through ``send()``.
+The handshake always goes through the httpx client. When the client made that
+httpx client itself, long-poll GETs and POSTs then skip httpx's layers: two
+keep-alive HTTP/1.1 connections (one for GETs, one for POSTs) on h11 over trio
+streams (:class:`_DirectHTTP`), directly, through the proxy's ``CONNECT`` or
+SOCKS5 tunnel, or as forwarded requests to an HTTP proxy for ``http://`` URLs
+(as httpx sends them). Headers are the ones httpx would send (taken once from
+``build_request``), cookies still live in the httpx client's jar, and TLS uses
+the same context as the httpx client. A user's own ``http_client`` (its
+transport, proxies, auth, hooks, HTTP/2) is always used as is, through ``send()``.
+
+**Stale connections.** A server or proxy may close a kept-alive connection at
+any moment (tinyproxy does after every answer, without saying so). A request
+is sent again, once, on a fresh connection when that cannot make the server act
+twice:
+
+* an idle connection that is readable (closed, or carrying unexpected bytes) is
+  never reused: it is closed and a new one opened, nothing was sent;
+* a request that could not be written completely on a reused connection is sent
+  again, GET or POST (the server cannot act on half a request);
+* a GET written on a reused connection that ended before the first byte of an
+  answer is sent again: an Engine.IO server answers every GET it takes, so no
+  answer at all means the connection was closed under it (HTTP's own rule for
+  idempotent requests, RFC 9110 section 9.2.2); a POST in that case is not
+  (the server may have taken its packets): the session closes, as before;
+* a connection that turned out closed within :data:`_QUICK_CLOSE` seconds of its
+  last answer marks the peer as closing after each answer: from then on each
+  request gets a fresh connection, so a POST never meets that race again.
+
+On the httpx path (the handshake, or a user's ``http_client``) a GET is sent
+again once if httpx reports the connection closed or broken before the answer
+(``RemoteProtocolError``, ``ReadError``, ``WriteError``), a POST only on
+``WriteError``.
 """
 
 from __future__ import annotations
 
 import ssl as _ssl
-import zlib
 from collections.abc import Mapping
 
 import httpx
@@ -29,20 +51,28 @@ import trio
 
 from .._exceptions import ConnectionRejected, EngineIOConnectionError, HandshakeFailed
 from .common import EngineURL, TransportFailed
+from .http11 import HTTPConnection, HTTPError, NoResponse
+from .proxy import Proxy, open_proxy_stream, open_stream
 
 __all__ = ["PollingTransport"]
 
 #: Longest error body kept from a rejected request.
 _MAX_ERROR_BODY = 64 * 1024
 _POST_HEADERS = {"Content-Type": "text/plain;charset=UTF-8"}
+#: Seconds: a kept-alive connection found closed sooner than this after its answer
+#: marks the peer as one that closes after every answer.
+_QUICK_CLOSE = 1.0
+#: httpx errors after which a GET (idempotent) or a POST (not completely sent) is sent again.
+_HTTPX_GET_RETRY = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+_HTTPX_POST_RETRY = (httpx.WriteError,)
 
 
 class PollingTransport:
     """GET/POST for one session on ``url``, through ``http`` (not owned: never closed here).
 
-    Built for the hot path: with ``direct`` (the client made ``http`` itself) and
-    no proxy for the URL, GETs and POSTs after the handshake go through
-    :class:`_DirectHTTP` (``ssl_context`` is the TLS context ``http`` uses).
+    Built for the hot path: with ``direct`` (the client made ``http`` itself),
+    GETs and POSTs after the handshake go through :class:`_DirectHTTP` (through
+    ``proxy`` if one applies; ``ssl_context`` is the TLS context ``http`` uses).
     Otherwise the session URL (an :class:`httpx.URL`), the header dicts and the
     timeout are made once, each request is one ``build_request`` and one
     ``send``, and a body with an honest ``Content-Length`` within the limit is
@@ -59,11 +89,18 @@ class PollingTransport:
         connect_timeout: float,
         direct: bool = False,
         ssl_context: _ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self._http = http
         #: True when GETs and POSTs may bypass httpx (see the module docstring).
-        self._direct_allowed = direct and (not url.secure or ssl_context is not None)
+        self._direct_allowed = (
+            direct
+            and (not url.secure or ssl_context is not None)
+            # The user chose the encodings: httpx decodes whatever they allow.
+            and not any(name.lower() == "accept-encoding" for name in headers)
+        )
         self._ssl_context = ssl_context
+        self._proxy = proxy
         self._direct: _DirectHTTP | None = None
         self._connect_timeout = connect_timeout
         self._url = url
@@ -74,6 +111,8 @@ class PollingTransport:
         self._timeout_s = connect_timeout
         self._session_url: tuple[str, httpx.URL] | None = None
         self.requests_sent = 0
+        #: Requests sent again after a stale connection (see the module docstring).
+        self.retries = 0
 
     def set_heartbeat(self, heartbeat_timeout: float) -> None:
         """Derive request timeouts from the handshake: a poll may wait a whole heartbeat."""
@@ -97,24 +136,14 @@ class PollingTransport:
         if not self._direct_allowed:
             return None
         self._direct_allowed = False  # decided once per session
-        if any(name.lower() == "accept-encoding" for name in self._headers):
-            return None  # the user chose the encodings: httpx decodes whatever they allow
-        url = self._url_for(sid)
-        http = self._http
-        try:
-            # Only the client's own pool: a proxy mounted for this URL (e.g. from the
-            # environment) keeps the session on httpx.
-            if http._transport_for_url(url) is not http._transport:
-                return None
-        except AttributeError:  # pragma: no cover - another httpx version
-            return None
         self._direct = _DirectHTTP(
-            http,
+            self._http,
             sid,
-            url,
+            self._url_for(sid),
             self._headers,
             ssl_context=self._ssl_context if self._url.secure else None,
             connect_timeout=self._connect_timeout,
+            proxy=self._proxy,
         )
         return self._direct
 
@@ -127,8 +156,18 @@ class PollingTransport:
     async def _send(
         self, method: str, url: httpx.URL | str, headers: dict[str, str], body: bytes | None
     ) -> httpx.Response:
+        again = _HTTPX_GET_RETRY if method == "GET" else _HTTPX_POST_RETRY
         request = self._http.build_request(method, url, headers=headers, content=body, timeout=self._timeout)
-        response = await self._http.send(request, stream=True)
+        try:
+            response = await self._http.send(request, stream=True)
+        except again:
+            # Once, on a fresh connection (httpx drops the broken one from its pool).
+            self.requests_sent += 1
+            self.retries += 1
+            request = self._http.build_request(
+                method, url, headers=headers, content=body, timeout=self._timeout
+            )
+            response = await self._http.send(request, stream=True)
         self.requests_sent += 1
         return response
 
@@ -151,7 +190,10 @@ class PollingTransport:
         except TransportFailed as exc:
             raise HandshakeFailed(f"handshake failed: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise EngineIOConnectionError(f"handshake request to {url} failed: {_describe(exc)}") from exc
+            via = f" through proxy {self._proxy.url}" if self._proxy is not None else ""
+            raise EngineIOConnectionError(
+                f"handshake request to {url}{via} failed: {_describe(exc)}"
+            ) from exc
 
     async def get(self, sid: str) -> bytes:
         """One long-poll GET; returns the body or raises :class:`TransportFailed`."""
@@ -162,7 +204,7 @@ class PollingTransport:
             except _DIRECT_ERRORS as exc:
                 raise TransportFailed.closed(f"poll GET failed: {_describe(exc)}") from exc
             finally:
-                self.requests_sent += 1
+                self.requests_sent += 1 + direct.take_retries()
             if status != 200:
                 raise _direct_status_error("GET", status, body)
             return body
@@ -186,7 +228,7 @@ class PollingTransport:
             except _DIRECT_ERRORS as exc:
                 raise TransportFailed.closed(f"POST failed: {_describe(exc)}") from exc
             finally:
-                self.requests_sent += 1
+                self.requests_sent += 1 + direct.take_retries()
             if status != 200:
                 raise _direct_status_error("POST", status, answer)
             return
@@ -252,32 +294,20 @@ def _describe(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# The direct HTTP/1.1 path
+# The direct path: h11 connections of our own
 
 _GET = 0
 _POST = 1
-#: Longest response head (status line and headers) accepted on the direct path.
-_MAX_HEAD = 64 * 1024
-_READ_SIZE = 65536
+_METHODS = (b"GET", b"POST")
 #: Request headers never copied from httpx's request into the direct templates.
 _TEMPLATE_DROP = frozenset({b"accept-encoding", b"content-length", b"transfer-encoding", b"cookie"})
-
-
-class _DirectProtocolError(Exception):
-    """The server's HTTP/1.1 response could not be understood (direct path)."""
 
 
 class _DirectTimeout(Exception):
     """A direct request took longer than its timeout."""
 
 
-_DIRECT_ERRORS = (
-    OSError,
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-    _DirectProtocolError,
-    _DirectTimeout,
-)
+_DIRECT_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, HTTPError, _DirectTimeout)
 
 
 def _direct_status_error(method: str, status: int, body: bytes) -> TransportFailed:
@@ -285,140 +315,13 @@ def _direct_status_error(method: str, status: int, body: bytes) -> TransportFail
     return TransportFailed.error(f"{method} answered HTTP {status}: {shown!r}", status_code=status)
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection: a trio stream and what was read past the last response."""
-
-    __slots__ = ("buffer", "socket", "stream")
-
-    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
-        self.stream = stream
-        raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
-        self.socket = raw.socket
-        self.buffer = bytearray()
-
-    def reusable(self) -> bool:
-        """False if the server closed it (or sent something) while it was idle."""
-        return not self.buffer and not self.socket.is_readable()
-
-    def close(self) -> None:
-        """Close at once (no TLS close_notify): safe from sync code, wakes any reader."""
-        self.socket.close()
-
-    async def fill(self) -> None:
-        data = await self.stream.receive_some(_READ_SIZE)
-        if not data:
-            raise _DirectProtocolError("server closed the connection mid-response")
-        self.buffer += data
-
-    async def read_head(self) -> bytes:
-        buffer = self.buffer
-        start = 0
-        while True:
-            end = buffer.find(b"\r\n\r\n", start)
-            if end >= 0:
-                head = bytes(buffer[:end])
-                del buffer[: end + 4]
-                return head
-            if len(buffer) > _MAX_HEAD:
-                raise _DirectProtocolError("response head too long")
-            start = max(0, len(buffer) - 3)
-            try:
-                await self.fill()
-            except _DirectProtocolError:
-                if not buffer:
-                    raise _DirectProtocolError("server closed the connection without a response") from None
-                raise
-
-    async def read_line(self) -> bytes:
-        buffer = self.buffer
-        while True:
-            end = buffer.find(b"\r\n")
-            if end >= 0:
-                line = bytes(buffer[:end])
-                del buffer[: end + 2]
-                return line
-            if len(buffer) > 4096:
-                raise _DirectProtocolError("chunk header line too long")
-            await self.fill()
-
-
-class _Body:
-    """Collects a response body: decodes gzip/deflate, enforces the size limit."""
-
-    __slots__ = ("_decoder", "_deflate_first", "full", "limit", "parts", "size", "truncate")
-
-    def __init__(self, limit: int, truncate: bool, encoding: bytes | None) -> None:
-        self.limit = limit
-        self.truncate = truncate
-        self.parts: list[bytes] = []
-        self.size = 0
-        #: True once ``truncate`` cut the body short (the rest is not read).
-        self.full = False
-        self._deflate_first = False
-        self._decoder: zlib._Decompress | None = None
-        if encoding is not None:
-            coding = encoding.strip().lower()
-            if coding in (b"gzip", b"x-gzip"):
-                self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            elif coding == b"deflate":
-                self._decoder = zlib.decompressobj()
-                self._deflate_first = True
-            elif coding not in (b"", b"identity"):
-                raise _DirectProtocolError(f"unsupported content-encoding {coding.decode('latin-1')!r}")
-
-    def feed(self, data: bytes) -> bool:
-        """Add raw body bytes; True when no more are wanted (truncated)."""
-        decoder = self._decoder
-        if decoder is None:
-            return self._add(data)
-        try:
-            while data:
-                out = decoder.decompress(data, self.limit - self.size + 1)
-                if self._deflate_first:
-                    self._deflate_first = False
-                data = decoder.unconsumed_tail
-                if self._add(out):
-                    return True
-        except zlib.error as exc:
-            if self._deflate_first:  # "deflate" sent raw, without the zlib wrapper (as httpx allows)
-                self._decoder = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._deflate_first = False
-                return self.feed(data)
-            raise _DirectProtocolError(f"cannot decode the response body: {exc}") from None
-        return False
-
-    def _add(self, data: bytes) -> bool:
-        if not data:
-            return False
-        size = self.size + len(data)
-        if size > self.limit:
-            if not self.truncate:
-                raise TransportFailed.too_large(
-                    f"response body is above the client limit of {self.limit} bytes"
-                )
-            data = data[: self.limit - self.size]
-            size = self.limit
-            self.full = True
-        self.parts.append(data)
-        self.size = size
-        return self.full
-
-    def result(self) -> bytes:
-        if self._decoder is not None and not self.full:
-            try:
-                self._add(self._decoder.flush())
-            except zlib.error as exc:
-                raise _DirectProtocolError(f"cannot decode the response body: {exc}") from None
-        parts = self.parts
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 class _DirectHTTP:
-    """GET and POST for one session straight over HTTP/1.1, one keep-alive connection each.
+    """GET and POST for one session over HTTP/1.1 on h11, one keep-alive connection each.
 
     The session core never has more than one GET and one POST in flight, so each
     has its own connection slot. A connection is put back only after a complete,
-    keep-alive response; an error, a timeout or a cancellation closes it.
+    keep-alive answer; an error, a timeout or a cancellation closes it. Stale
+    connections are handled as the module docstring says.
     """
 
     def __init__(
@@ -430,6 +333,7 @@ class _DirectHTTP:
         *,
         ssl_context: _ssl.SSLContext | None,
         connect_timeout: float,
+        proxy: Proxy | None,
     ) -> None:
         self.sid = sid
         self._http = http
@@ -438,56 +342,84 @@ class _DirectHTTP:
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._ssl_context = ssl_context
         self._connect_timeout = connect_timeout
+        self._proxy = proxy
+        #: Plain http through an HTTP(S) proxy: requests go to the proxy with absolute URLs.
+        self._forward = proxy is not None and proxy.forwards_http and url.scheme == "http"
         #: A ``Cookie`` header in the user's headers replaces the jar (as in httpx).
         self._user_cookie = any(name.lower() == "cookie" for name in headers)
         get = http.build_request("GET", url, headers=headers)
         post = http.build_request("POST", url, headers={**headers, **_POST_HEADERS})
-        target = url.raw_path
-        self._heads = (
-            b"GET " + target + b" HTTP/1.1\r\n" + self._template(get),
-            b"POST " + target + b" HTTP/1.1\r\n" + self._template(post),
-        )
-        self._conns: list[_Connection | None] = [None, None]
+        self._target = str(url).encode("ascii") if self._forward else url.raw_path
+        self._templates = (self._template(get), self._template(post))
+        self._conns: list[HTTPConnection | None] = [None, None]
+        #: Set once the peer was seen closing connections right after its answers.
+        self.closes_after_answer = False
+        self._retries = 0
 
-    def _template(self, request: httpx.Request) -> bytes:
-        lines = [
-            name + b": " + value + b"\r\n"
+    def _template(self, request: httpx.Request) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (name, value)
             for name, value in request.headers.raw
             if name.lower() not in _TEMPLATE_DROP or (self._user_cookie and name.lower() == b"cookie")
         ]
-        lines.append(b"Accept-Encoding: gzip, deflate\r\n")
-        return b"".join(lines)
+        headers.append((b"Accept-Encoding", b"gzip, deflate"))
+        if self._forward and self._proxy is not None:
+            authorization = self._proxy.authorization()
+            if authorization is not None:
+                headers.append((b"Proxy-Authorization", authorization))
+        return headers
+
+    def take_retries(self) -> int:
+        """Requests sent again since the last call."""
+        retries, self._retries = self._retries, 0
+        return retries
 
     def close(self) -> None:
+        """Close both connections at once."""
         conns = self._conns
         for index, conn in enumerate(conns):
             if conn is not None:
                 conns[index] = None
                 conn.close()
 
-    def _cookie_line(self) -> bytes:
+    def _cookie_header(self) -> tuple[bytes, bytes] | None:
         cookies = self._http.cookies
         if self._user_cookie or not cookies.jar:
-            return b""
+            return None
         request = httpx.Request("GET", self._url)
         cookies.set_cookie_header(request)
         value = request.headers.get("cookie")
-        return b"Cookie: " + value.encode("latin-1") + b"\r\n" if value else b""
+        return (b"Cookie", value.encode("latin-1")) if value else None
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> HTTPConnection:
         with trio.move_on_after(self._connect_timeout) as scope:
-            tcp = await trio.open_tcp_stream(self._host, self._port)
-            if self._ssl_context is None:
-                return _Connection(tcp)
-            stream = trio.SSLStream(tcp, self._ssl_context, server_hostname=self._host, https_compatible=True)
-            try:
-                await stream.do_handshake()
-            except BaseException:
-                await trio.aclose_forcefully(tcp)
-                raise
-            return _Connection(stream)
+            if self._forward:
+                assert self._proxy is not None
+                stream = await open_proxy_stream(self._proxy)
+            else:
+                stream = await open_stream(
+                    self._host, self._port, proxy=self._proxy, ssl_context=self._ssl_context
+                )
+            return HTTPConnection(stream)
         assert scope.cancelled_caught
-        raise _DirectTimeout(f"connecting to {self._host}:{self._port} timed out")
+        where = f"{self._host}:{self._port}"
+        if self._proxy is not None:
+            where += f" through proxy {self._proxy.url}"
+        raise _DirectTimeout(f"connecting to {where} timed out")
+
+    def _pooled(self, role: int) -> HTTPConnection | None:
+        conn = self._conns[role]
+        self._conns[role] = None
+        if conn is None or conn.reusable():
+            return conn
+        conn.close()  # closed (or talking) while idle: nothing was sent on it
+        self._closed_early(conn)
+        return None
+
+    def _closed_early(self, conn: HTTPConnection) -> None:
+        if trio.current_time() - conn.idle_since < _QUICK_CLOSE:
+            self.closes_after_answer = True
+            self.close()
 
     async def request(
         self, role: int, body: bytes | None, ok_limit: int, limit_s: float
@@ -497,176 +429,56 @@ class _DirectHTTP:
         A 200 answer may carry ``ok_limit`` bytes (a GET's body beyond it raises
         "payload too large"; a POST's is cut off); error answers are cut at 64 KiB.
         """
-        conn = self._conns[role]
-        self._conns[role] = None
-        if conn is not None and not conn.reusable():
-            conn.close()
-            conn = None
         with trio.move_on_after(limit_s) as scope:
-            try:
+            conn = self._pooled(role)
+            while True:
+                reused = conn is not None
                 if conn is None:
                     conn = await self._connect()
-                status, answer, keep = await self._exchange(conn, role, body, ok_limit)
-            except BaseException:
-                if conn is not None:
+                try:
+                    status, answer, keep = await self._exchange(conn, role, body, ok_limit)
+                except NoResponse as exc:
                     conn.close()
-                raise
-            if keep:
-                self._conns[role] = conn
-            else:
-                conn.close()
-            return status, answer
+                    if reused and (not exc.sent or role == _GET):
+                        self._closed_early(conn)
+                        self._retries += 1
+                        conn = None
+                        reused = False
+                        continue  # once: a fresh connection is not retried
+                    raise
+                except BaseException:
+                    conn.close()
+                    raise
+                if keep and not self.closes_after_answer:
+                    self._conns[role] = conn
+                else:
+                    conn.close()
+                return status, answer
         assert scope.cancelled_caught
-        if conn is not None:
-            conn.close()
         raise _DirectTimeout(f"no complete answer within {limit_s:g} s")
 
     async def _exchange(
-        self, conn: _Connection, role: int, body: bytes | None, ok_limit: int
+        self, conn: HTTPConnection, role: int, body: bytes | None, ok_limit: int
     ) -> tuple[int, bytes, bool]:
-        head = self._heads[role] + self._cookie_line()
-        if body is None:
-            await conn.stream.send_all(head + b"\r\n")
-        else:
-            message = head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-            # One write for small bodies: the server sees the request in one segment.
-            await conn.stream.send_all(message + body if len(body) <= 16384 else message)
-            if len(body) > 16384:
-                await conn.stream.send_all(body)
-        while True:
-            status, version, fields = _parse_head(await conn.read_head())
-            if not 100 <= status < 200:
-                break
-            if status == 101:
-                raise _DirectProtocolError("unexpected 101 Switching Protocols")
-        if fields.get(b"set-cookie") is not None:
-            self._store_cookies(role, status, fields)
-        keep = version == b"HTTP/1.1" and b"close" not in fields.get(b"connection", b"").lower()
-        ok = status == 200
-        limit = ok_limit if ok else _MAX_ERROR_BODY
-        sink = _Body(limit, truncate=not (ok and role == _GET), encoding=fields.get(b"content-encoding"))
-        if status in (204, 304):
-            return status, b"", keep
-        transfer = fields.get(b"transfer-encoding")
-        if transfer is not None:
-            if transfer.strip().lower() != b"chunked":
-                raise _DirectProtocolError(f"unsupported transfer-encoding {transfer.decode('latin-1')!r}")
-            complete = await _read_chunked(conn, sink)
-        else:
-            length = fields.get(b"content-length")
-            if length is not None:
-                complete = await _read_sized(conn, sink, _content_length(length))
-            else:
-                complete = await _read_to_eof(conn, sink)
-                keep = False
-        return status, sink.result(), keep and complete and not conn.buffer
-
-    def _store_cookies(self, role: int, status: int, fields: _Fields) -> None:
-        method = "GET" if role == _GET else "POST"
-        response = httpx.Response(status, headers=fields.raw, request=httpx.Request(method, self._url))
-        self._http.cookies.extract_cookies(response)
-
-
-class _Fields(dict[bytes, bytes]):
-    """Response header fields by lower-case name (repeats joined by ``, ``), plus the raw list."""
-
-    raw: list[tuple[bytes, bytes]]
-
-
-def _parse_head(head: bytes) -> tuple[int, bytes, _Fields]:
-    lines = head.split(b"\r\n")
-    status_line = lines[0].split(b" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1.") or not status_line[1].isdigit():
-        raise _DirectProtocolError(f"bad status line {lines[0][:100]!r}")
-    fields = _Fields()
-    raw: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        if line[:1] in (b" ", b"\t"):  # obsolete line folding: continues the previous value
-            if not raw:
-                raise _DirectProtocolError("header continuation without a header")
-            name, value = raw[-1]
-            raw[-1] = (name, value + b" " + line.strip())
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise _DirectProtocolError(f"bad header line {line[:100]!r}")
-        raw.append((name, value.strip()))
-    for name, value in raw:
-        key = name.lower()
-        previous = fields.get(key)
-        fields[key] = value if previous is None else previous + b", " + value
-    fields.raw = raw
-    return int(status_line[1]), status_line[0], fields
-
-
-def _content_length(value: bytes) -> int:
-    values = {v.strip() for v in value.split(b",")}
-    if len(values) != 1:
-        raise _DirectProtocolError("conflicting content-length values")
-    text = values.pop()
-    if not text.isdigit():
-        raise _DirectProtocolError(f"bad content-length {text[:40]!r}")
-    return int(text)
-
-
-async def _read_sized(conn: _Connection, sink: _Body, length: int) -> bool:
-    """Read a ``Content-Length`` body; False if cut off (the connection is then unusable)."""
-    if length > sink.limit and not sink.truncate and sink._decoder is None:
-        raise TransportFailed.too_large(
-            f"response body of {length} bytes is above the client limit of {sink.limit}"
+        headers = self._templates[role]
+        cookie = self._cookie_header()
+        if cookie is not None:
+            headers = [*headers, cookie]
+        response, keep = await conn.request(
+            _METHODS[role],
+            self._target,
+            headers,
+            body,
+            limit=ok_limit,
+            truncate=role == _POST,
+            error_limit=_MAX_ERROR_BODY,
         )
-    buffer = conn.buffer
-    while True:
-        if len(buffer) >= length:
-            data = bytes(buffer[:length])
-            del buffer[:length]
-            return not sink.feed(data)
-        if buffer:
-            length -= len(buffer)
-            data = bytes(buffer)
-            buffer.clear()
-            if sink.feed(data):
-                return False
-        await conn.fill()
+        status = response.status
+        if any(name == b"set-cookie" for name, _ in response.headers):
+            self._store_cookies(role, status, response.headers)
+        return status, response.body, keep
 
-
-async def _read_chunked(conn: _Connection, sink: _Body) -> bool:
-    buffer = conn.buffer
-    while True:
-        line = await conn.read_line()
-        size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _DirectProtocolError(f"bad chunk size {size_text[:40]!r}") from None
-        if size < 0 or size_text[:1] in (b"+", b"-"):
-            raise _DirectProtocolError(f"bad chunk size {size_text[:40]!r}")
-        if size == 0:
-            while await conn.read_line():  # trailers, up to the empty line
-                pass
-            return True
-        while size:
-            if not buffer:
-                await conn.fill()
-            take = min(size, len(buffer))
-            data = bytes(buffer[:take])
-            del buffer[:take]
-            size -= take
-            if sink.feed(data):
-                return False
-        if await conn.read_line():
-            raise _DirectProtocolError("chunk not followed by CRLF")
-
-
-async def _read_to_eof(conn: _Connection, sink: _Body) -> bool:
-    buffer = conn.buffer
-    while True:
-        if buffer:
-            data = bytes(buffer)
-            buffer.clear()
-            if sink.feed(data):
-                return False
-        chunk = await conn.stream.receive_some(_READ_SIZE)
-        if not chunk:
-            return True
-        buffer += chunk
+    def _store_cookies(self, role: int, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        method = "GET" if role == _GET else "POST"
+        response = httpx.Response(status, headers=headers, request=httpx.Request(method, self._url))
+        self._http.cookies.extract_cookies(response)

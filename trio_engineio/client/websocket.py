@@ -1,5 +1,9 @@
 """The client's websocket transport, on trio-websocket.
 
+The byte stream is opened here (:func:`~trio_engineio.client.proxy.open_stream`:
+directly, or through an HTTP ``CONNECT`` or SOCKS5 tunnel, then TLS for wss)
+and handed to trio-websocket for the websocket handshake and framing.
+
 Each websocket lives in a small task of its own (started in the connection's
 nursery) that owns trio-websocket's reader task: if connecting is cancelled or
 fails, that task's nursery ends and the socket is closed; once connected,
@@ -27,6 +31,7 @@ from .._exceptions import ConnectionRejected, EngineIOConnectionError
 from .._starting import started_then_shield
 from ..protocol.packets import Packet, encode_frame
 from .common import TransportFailed
+from .proxy import Proxy, open_stream
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
@@ -52,13 +57,15 @@ class WebSocketTransport:
         headers: list[tuple[bytes, bytes]],
         ssl_context: _ssl.SSLContext | None,
         max_message_size: int,
+        proxy: Proxy | None = None,
     ) -> WebSocketTransport:
-        """Connect; raise :class:`ConnectionRejected` or :class:`EngineIOConnectionError`.
+        """Connect (through ``proxy`` if given); raise :class:`ConnectionRejected` or
+        :class:`EngineIOConnectionError`.
 
         No timeout here: the caller bounds the attempt.
         """
         transport: WebSocketTransport = await nursery.start(
-            cls._own, url, headers, ssl_context, max_message_size
+            cls._own, url, headers, ssl_context, max_message_size, proxy
         )
         return transport
 
@@ -69,6 +76,7 @@ class WebSocketTransport:
         headers: list[tuple[bytes, bytes]],
         ssl_context: _ssl.SSLContext | None,
         max_message_size: int,
+        proxy: Proxy | None,
         task_status: trio.TaskStatus[WebSocketTransport] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         error: Exception | None = None
@@ -77,9 +85,9 @@ class WebSocketTransport:
             with trio.CancelScope() as guard:
                 async with trio.open_nursery() as nursery:
                     try:
-                        ws = await _connect(nursery, url, headers, ssl_context, max_message_size)
+                        ws = await _connect(nursery, url, headers, ssl_context, max_message_size, proxy)
                     except _CONNECT_ERRORS as exc:
-                        error = _connect_error(url, exc)
+                        error = _connect_error(url, exc, proxy)
                         nursery.cancel_scope.cancel()
                     else:
                         started = True
@@ -96,7 +104,7 @@ class WebSocketTransport:
                 # server refused: the cancellation wins; the refusal has no one to tell.
                 raise rest from None
             if not started:
-                error = _connect_error(url, _first_leaf(matched))
+                error = _connect_error(url, _first_leaf(matched), proxy)
             # After the handshake the reader's errors surface as ConnectionClosed on receive().
         if error is not None:
             raise error
@@ -130,7 +138,12 @@ class WebSocketTransport:
         self._scope.cancel()
 
 
-_CONNECT_ERRORS = (trio_websocket.HandshakeError, trio_websocket.ConnectionClosed, OSError)
+_CONNECT_ERRORS = (
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    OSError,
+    trio.BrokenResourceError,
+)
 
 
 class _ReaderEnded(OSError):
@@ -140,22 +153,16 @@ class _ReaderEnded(OSError):
 class _WatchedNursery:
     """Hands trio-websocket a nursery whose tasks set ``ended`` when they finish.
 
-    trio-websocket 0.12 swallows a failure to send the opening request (e.g. a TLS
-    handshake refused by certificate verification: the TLS handshake happens on the
-    first send) and leaves ``connect_websocket_url`` waiting forever.
+    trio-websocket 0.12 swallows a failure to send the opening request (e.g. the
+    connection reset before it went out) and leaves ``wrap_client_stream`` waiting
+    forever. (The TLS handshake, the usual culprit, is done before, in ``open_stream``.)
     """
 
     def __init__(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         self.ended = trio.Event()
-        #: The connection whose reader was started (trio-websocket passes its bound method).
-        self.connection: trio_websocket.WebSocketConnection | None = None
 
     def start_soon(self, fn: Any, *args: Any, name: object = None) -> None:
-        owner = getattr(fn, "__self__", None)
-        if isinstance(owner, trio_websocket.WebSocketConnection):
-            self.connection = owner
-
         async def watched() -> None:
             try:
                 await fn(*args)
@@ -171,16 +178,27 @@ async def _connect(
     headers: list[tuple[bytes, bytes]],
     ssl_context: _ssl.SSLContext | None,
     max_message_size: int,
+    proxy: Proxy | None,
 ) -> trio_websocket.WebSocketConnection:
+    parts = urlsplit(url)
+    host = parts.hostname
+    assert host is not None
+    port = parts.port or (443 if ssl_context is not None else 80)
+    resource = parts.path + ("?" + parts.query if parts.query else "")
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port in (80, 443) else f"{shown}:{port}"
+    # TCP, the proxy's tunnel and the TLS handshake: their errors surface here.
+    stream = await open_stream(host, port, proxy=proxy, ssl_context=ssl_context)
     watched = _WatchedNursery(nursery)
     result: list[trio_websocket.WebSocketConnection] = []
 
     async def connect(race: trio.Nursery) -> None:
         result.append(
-            await trio_websocket.connect_websocket_url(
+            await trio_websocket.wrap_client_stream(
                 watched,  # type: ignore[arg-type]
-                url,
-                ssl_context,
+                stream,  # type: ignore[arg-type]
+                host_header,
+                resource,
                 extra_headers=headers,
                 max_message_size=max_message_size,
             )
@@ -197,40 +215,31 @@ async def _connect(
             race.start_soon(watch, race)
         if result:
             return result[0]
-        raise _ReaderEnded(await _why_not_connected(url, ssl_context))
+        raise _ReaderEnded("the connection closed before the websocket handshake")
     except BaseException:
-        if watched.connection is not None:
-            # Cancelled or failed after the TCP connect (even just after the handshake):
-            # trio-websocket would leave the socket open until garbage collection.
-            await trio.aclose_forcefully(watched.connection)
+        # Cancelled or failed after the connect (even just after the handshake):
+        # trio-websocket would leave the socket open until garbage collection.
+        await trio.aclose_forcefully(stream)
         raise
 
 
-async def _why_not_connected(url: str, ssl_context: _ssl.SSLContext | None) -> str:
-    """Best effort: repeat the TLS handshake alone to learn why the first one failed."""
-    parts = urlsplit(url)
-    if ssl_context is None or parts.hostname is None:
-        return "the connection closed before the websocket handshake"
-    port = parts.port or 443
-    try:
-        with trio.fail_after(5):
-            stream = await trio.open_ssl_over_tcp_stream(parts.hostname, port, ssl_context=ssl_context)
-            try:
-                await stream.do_handshake()
-            finally:
-                await trio.aclose_forcefully(stream)
-    except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
-        cause = exc.__cause__ or exc
-        return f"TLS handshake failed: {cause}"
-    return "the connection closed before the websocket handshake"
-
-
-def _connect_error(url: str, exc: BaseException) -> Exception:
+def _connect_error(url: str, exc: BaseException, proxy: Proxy | None) -> Exception:
     if isinstance(exc, trio_websocket.ConnectionRejected):
         body = (exc.body or b"").decode("utf-8", "replace")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
         return ConnectionRejected(exc.status_code, body, headers)
-    return EngineIOConnectionError(f"websocket connection to {url} failed: {exc!r}")
+    via = f" through proxy {proxy.url}" if proxy is not None else ""
+    return EngineIOConnectionError(f"websocket connection to {url}{via} failed: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    """The error and its causes (trio's TLS errors keep the reason in ``__cause__``)."""
+    parts = [repr(exc)]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(parts) < 4:
+        parts.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(parts)
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
