@@ -93,10 +93,12 @@ class EngineClient:
     out back to back, never interleaved with another task's packet.
     """
 
-    __slots__ = ("conn", "connected_once", "send_lock", "sockets")
+    __slots__ = ("conn", "connected_once", "nursery", "send_lock", "sockets")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        #: The connection's task nursery while it is served (for work started from outside it).
+        self.nursery: trio.Nursery | None = None
         self.send_lock = trio.Lock()
         #: Namespace -> socket connected (or connecting) on it.
         self.sockets: dict[str, ServerSocket] = {}
@@ -123,6 +125,24 @@ class EngineClient:
             logger.debug("dropped a packet for closed session %s", self.conn.sid)
             return False
         return True
+
+    def send_nowait(self, messages: list[str | bytes], max_messages: int, max_bytes: int) -> bool:
+        """Queue one encoded packet now, all its messages or none; ``False`` if it cannot be.
+
+        It cannot be while another packet is being written, or when the outgoing
+        buffer (``max_messages``/``max_bytes``, the engine's limits) lacks room for
+        every part of it.
+        """
+        if self.send_lock.locked():
+            return False
+        conn = self.conn
+        if len(messages) == 1:
+            return conn.send_nowait(messages[0])
+        stats = conn.statistics()
+        size = sum(len(m.encode() if isinstance(m, str) else m) for m in messages)
+        if stats.buffered_messages + len(messages) > max_messages or stats.buffered_bytes + size > max_bytes:
+            return False
+        return all(conn.send_nowait(message) for message in messages)
 
     async def send_volatile(self, messages: list[str | bytes]) -> bool:
         """Send one encoded packet only if that needs no waiting; ``False`` when it was dropped.
@@ -193,6 +213,15 @@ class ServerSocket:
             await trio.lowlevel.checkpoint()
             return
         await self.client.send_messages(messages)
+
+    def send_nowait(self, messages: list[str | bytes], max_messages: int, max_bytes: int) -> bool:
+        """:meth:`EngineClient.send_nowait` for this socket (kept until its CONNECT reply)."""
+        if self.disconnected or (not self.connected and len(self.buffered) >= self.max_buffered):
+            return False
+        if not self.connected:
+            self.buffered.append(messages)
+            return True
+        return self.client.send_nowait(messages, max_messages, max_bytes)
 
     async def send_volatile(self, messages: list[str | bytes]) -> bool:
         """:meth:`send_messages` for a volatile emit: dropped (``False``) rather than waiting."""

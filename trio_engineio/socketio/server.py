@@ -22,6 +22,9 @@ from ._handlers import (
     check_event_name,
     emit_arguments,
 )
+from ._relay import RelayCloseRoom, RelayDisconnect, RelayEmit
+from ._relay import decode as decode_relay
+from ._relay import encode as encode_relay
 from ._socket import EngineClient, PendingAck, ServerSocket, acquire, make_room, run_callback
 from .exceptions import ConnectionRefusedError, DisconnectedError, TimeoutError
 from .namespace import Namespace
@@ -63,6 +66,13 @@ class Server(HandlerRegistry):
     ``always_connect=True`` sends the CONNECT reply before the ``connect``
     handler runs (its emits reach the client at once); refusing then sends a
     DISCONNECT for the namespace.
+
+    Several nodes (``node_id=``, ``bus=``, passed to the engine): :meth:`emit`
+    to rooms, to everyone or to a sid that is not here, :meth:`close_room` and
+    :meth:`disconnect` of a sid that is not here reach the sockets of every
+    node through the bus (at most once; a recipient whose buffer is full
+    misses it). Room membership, :meth:`rooms`, :meth:`participants`,
+    sessions, :meth:`call` and ``emit(callback=)`` stay per node.
 
     Keyword arguments it does not know go to the Engine.IO
     :class:`trio_engineio.Server` (``ping_interval``, ``cors_allowed_origins``,
@@ -135,6 +145,10 @@ class Server(HandlerRegistry):
         self._rooms: dict[str, dict[str, set[str]]] = {}
         #: namespace -> sids of the sockets connected (or connecting) to it.
         self._namespace_sids: dict[str, set[str]] = {}
+        #: Emits from other nodes that some socket here could not take at once.
+        self.relay_drops = 0
+        if self.eio.bus is not None:
+            self.eio.on_node_message(self._from_other_node)
 
     # ------------------------------------------------------------ handlers
     def _register_handler(
@@ -237,6 +251,7 @@ class Server(HandlerRegistry):
         limiter = trio.Semaphore(self.max_concurrent_events)
         try:
             async with trio.open_nursery() as nursery:
+                client.nursery = nursery
                 deadline = trio.CancelScope()
                 nursery.start_soon(self._connect_deadline, client, deadline)
                 try:
@@ -505,9 +520,12 @@ class Server(HandlerRegistry):
         """
         check_event_name(event)
         namespace = namespace or "/"
-        targets = self._targets(namespace, to if to is not None else room, skip_sid)
+        rooms = to if to is not None else room
+        targets = self._targets(namespace, rooms, skip_sid)
         if callback is None:
             messages = encode(Packet(PacketType.EVENT, namespace, [event, *emit_arguments(data)]))
+            if self.eio.bus is not None and not (isinstance(rooms, str) and rooms in self._sockets):
+                self._publish(RelayEmit(namespace, _names(rooms), _names(skip_sid) or [], messages))
             for socket in targets:
                 if volatile:
                     await socket.send_volatile(messages)
@@ -621,10 +639,25 @@ class Server(HandlerRegistry):
         await trio.lowlevel.checkpoint()
 
     async def close_room(self, room: str, namespace: str | None = None) -> None:
-        """Remove every socket from ``room``."""
-        for sid in list(self._rooms.get(namespace or "/", {}).get(room, ())):
-            await self.leave_room(sid, room, namespace)
+        """Remove every socket from ``room`` (on every node, with a bus)."""
+        self._close_room(room, namespace or "/")
+        if self.eio.bus is not None:
+            self._publish(RelayCloseRoom(namespace or "/", room))
         await trio.lowlevel.checkpoint()
+
+    def _close_room(self, room: str, namespace: str) -> None:
+        rooms = self._rooms.get(namespace, {})
+        members = rooms.get(room)
+        if members is None:
+            return
+        for sid in list(members):
+            socket = self._sockets.get(sid)
+            if sid != room:  # a socket stays in the room named by its own sid
+                members.discard(sid)
+                if socket is not None:
+                    socket.rooms.discard(room)
+        if not members:
+            del rooms[room]
 
     def participants(self, room: str, namespace: str | None = None) -> list[str]:
         """The sids in ``room`` of ``namespace`` (``"/"``) on this server."""
@@ -643,12 +676,39 @@ class Server(HandlerRegistry):
         the reference server. Unknown sids are ignored.
         """
         socket = self._sockets.get(sid)
+        if socket is None and self.eio.bus is not None:
+            self._publish(RelayDisconnect(namespace or "/", sid))
         if socket is None or (namespace is not None and socket.namespace != namespace):
             await trio.lowlevel.checkpoint()
             return
         if socket.connected:
             await socket.client.send_messages(encode(Packet(PacketType.DISCONNECT, socket.namespace)))
         await self._socket_gone(socket, "server disconnect")
+
+    # ------------------------------------------------------------- nodes
+    def _publish(self, relay: RelayEmit | RelayDisconnect | RelayCloseRoom) -> None:
+        """Tell the other nodes (never waits; the bus counts what it drops)."""
+        try:
+            self.eio.publish_to_nodes(encode_relay(relay))
+        except ValueError:
+            self.logger.exception("could not publish a %s to the other nodes", type(relay).__name__)
+
+    def _from_other_node(self, payload: bytes) -> None:
+        """The engine's ``on_node_message`` receiver: never waits; raises ValueError on bad input."""
+        relay = decode_relay(payload)
+        if isinstance(relay, RelayEmit):
+            options = self.eio.options
+            for socket in self._targets(relay.namespace, relay.rooms, relay.skip):
+                if not socket.send_nowait(
+                    relay.messages, options.max_buffered_messages, options.max_buffered_bytes
+                ):
+                    self.relay_drops += 1
+        elif isinstance(relay, RelayCloseRoom):
+            self._close_room(relay.room, relay.namespace)
+        elif isinstance(relay, RelayDisconnect):
+            target = self._sockets.get(relay.sid)
+            if target is not None and target.namespace == relay.namespace and target.client.nursery:
+                target.client.nursery.start_soon(self.disconnect, relay.sid, relay.namespace)
 
     def transport(self, sid: str, namespace: str | None = None) -> str:
         """The Engine.IO transport the socket uses now (``"polling"`` or ``"websocket"``)."""
@@ -674,3 +734,10 @@ class Server(HandlerRegistry):
         data = await self.get_session(sid, namespace)
         yield data
         await self.save_session(sid, data, namespace)
+
+
+def _names(value: str | Iterable[str] | None) -> list[str] | None:
+    """A room or sid argument as a list (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
