@@ -59,6 +59,7 @@ from .common import (
     websocket_ssl_context,
 )
 from .polling import PollingTransport
+from .proxy import Proxy, ProxyOption, select_proxy
 from .websocket import WebSocketTransport
 
 if sys.version_info < (3, 11):
@@ -128,8 +129,10 @@ class ClientConnection:
         send_buffer_size: int,
         direct_http_ssl: _SSLContext | None = None,
         direct_http: bool = False,
+        proxy: Proxy | None = None,
     ) -> None:
         self._url = url
+        self._proxy = proxy
         self._nursery = nursery
         self._transports = transports
         self._headers = dict(headers)
@@ -151,6 +154,7 @@ class ClientConnection:
             connect_timeout=connect_timeout,
             direct=direct_http,
             ssl_context=direct_http_ssl,
+            proxy=proxy,
         )
         self._ws: WebSocketTransport | None = None
         self._probe_ws: WebSocketTransport | None = None
@@ -311,6 +315,7 @@ class ClientConnection:
             headers=self._websocket_headers(sid),
             ssl_context=websocket_ssl_context(self._url, self._ssl),
             max_message_size=self._max_message_size,
+            proxy=self._proxy,
         )
         self._websockets.append(ws)
         return ws
@@ -607,6 +612,7 @@ async def open_client(
     max_message_size: int = 16 * 1024 * 1024,
     receive_queue_size: int = 1024,
     send_buffer_size: int = 4 * 1024 * 1024,
+    proxy: ProxyOption = None,
 ) -> AsyncIterator[ClientConnection]:
     """Connect to an Engine.IO v4 server; the connection lives for the ``async with`` block.
 
@@ -622,6 +628,15 @@ async def open_client(
     with the system CAs), an :class:`ssl.SSLContext`, or ``False`` to turn
     verification off explicitly; with your own ``http_client`` its own
     ``verify`` applies to HTTP and ``ssl`` only to the websocket.
+
+    ``proxy``: ``None`` (the default) takes the proxy from the environment as httpx
+    does (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, lower-case
+    too); a URL (``"http://user:pw@host:3128"``, ``"https://..."``,
+    ``"socks5://..."``, ``"socks5h://..."``) is used for every request and
+    websocket; ``False`` means no proxy. The websocket goes through the proxy's
+    ``CONNECT`` tunnel or SOCKS5, then TLS for wss. With your own
+    ``http_client`` its own proxy settings apply to HTTP, and ``proxy`` (or the
+    environment, if the client's ``trust_env``) only to the websocket.
 
     Limits: ``connect_timeout`` bounds the handshake, ``upgrade_timeout`` an
     upgrade attempt, ``close_timeout`` the close; ``max_response_size`` bounds
@@ -651,18 +666,27 @@ async def open_client(
             "max_message_size": max_message_size,
             "receive_queue_size": receive_queue_size,
             "send_buffer_size": send_buffer_size,
+            "proxy": proxy,
         }
     )
     chosen = _check_transports(transports)
     engine_url = EngineURL.parse(url, engineio_path)
     owns_http = http_client is None
+    trust_env = http_client.trust_env if http_client is not None else proxy is not False
+    selected = select_proxy(engine_url.http(), proxy, trust_env=trust_env)
     http_ssl: _SSLContext | None = None
     if http_client is None:
         verify: Any = ssl if isinstance(ssl, _SSLContext) else ssl is not False
         if engine_url.secure and _create_ssl_context is not None:
             # Made here so that the direct polling path uses exactly httpx's TLS settings.
             verify = http_ssl = _create_ssl_context(verify=verify)
-        http_client = httpx.AsyncClient(verify=verify, timeout=connect_timeout)
+        http_client = httpx.AsyncClient(
+            verify=verify,
+            timeout=connect_timeout,
+            # The same proxy as the direct path and the websocket (httpx would pick it too).
+            proxy=selected.url_with_auth if selected is not None else None,
+            trust_env=trust_env,
+        )
     try:
         try:
             async with trio.open_nursery() as nursery:
@@ -683,6 +707,7 @@ async def open_client(
                     send_buffer_size=send_buffer_size,
                     direct_http=owns_http,
                     direct_http_ssl=http_ssl,
+                    proxy=selected,
                 )
                 try:
                     await conn._connect()
@@ -763,6 +788,14 @@ def _check_ssl(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be None, True, False or an ssl.SSLContext, not {type(value).__name__}")
 
 
+def _check_proxy(name: str, value: Any) -> None:
+    if value is None or value is False:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a proxy URL, None or False, not {value!r}")
+    Proxy.parse(value)  # ValueError for a bad URL
+
+
 _OPTION_CHECKS: dict[str, Any] = {
     "transports": _check_transports_option,
     "headers": _check_headers,
@@ -777,6 +810,7 @@ _OPTION_CHECKS: dict[str, Any] = {
     "max_message_size": _positive_int,
     "receive_queue_size": _positive_int,
     "send_buffer_size": _positive_int,
+    "proxy": _check_proxy,
 }
 
 
