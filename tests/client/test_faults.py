@@ -1,4 +1,4 @@
-"""The client against a faulty server (notes section H), using the scripted fake server peer."""
+"""The client against a faulty server, using the scripted fake server peer (cases H1-H8 below)."""
 
 from __future__ import annotations
 

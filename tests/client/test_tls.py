@@ -1,4 +1,4 @@
-"""End to end over TLS (notes H9): our server under hypercorn with a trustme certificate on 127.0.0.1."""
+"""End to end over TLS (case H9, after test_faults.py): our server under hypercorn, a trustme certificate."""
 
 from __future__ import annotations
 
