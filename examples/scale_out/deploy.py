@@ -5,7 +5,7 @@ Each node is ``hypercorn --worker-class trio APP`` in its own process, with its 
 ``nginx.conf.template`` (the configuration the how-to shows), routes requests by their
 ``sid``. Everything listens on free 127.0.0.1 ports and keeps its files (logs, pid,
 nginx's temporary files) in one directory. Used by ``python -m examples.scale_out`` and
-by the tests in ``tests/scale/``.
+by the tests in ``tests/peers/deployment/``.
 """
 
 from __future__ import annotations

@@ -13,24 +13,17 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from engine_harness import real_engine
+from wire import frame, raw_websocket_session, rst
 
 import trio_engineio
 from trio_engineio.server import connection as _session
-
-_BAD_INPUTS = str(Path(__file__).resolve().parent.parent / "bad_inputs")
-if _BAD_INPUTS not in sys.path:
-    sys.path.insert(0, _BAD_INPUTS)
-
-from bi_harness import real_engine  # noqa: E402
-from test_real_faults import frame, raw_websocket_session, rst  # noqa: E402
 
 SCOPE: dict[str, Any] = {
     "type": "websocket",

@@ -30,28 +30,21 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from engine_harness import real_engine
+from wire import raw_websocket_session, rst
 
 import trio_engineio
 from trio_engineio import ConnectionClosed
 from trio_engineio.server.connection import HANDLER_CLOSE_GRACE, PULL_HANDOVER_DELAY
 from trio_engineio.server.socket_lease import Reader
 from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_websocket
-
-_BAD_INPUTS = str(Path(__file__).resolve().parents[1] / "bad_inputs")
-if _BAD_INPUTS not in sys.path:
-    sys.path.insert(0, _BAD_INPUTS)
-
-from bi_harness import real_engine  # noqa: E402
-from test_real_faults import raw_websocket_session, rst  # noqa: E402
 
 URL = "/engine.io/?EIO=4&transport=websocket"
 SEEDS = int(os.environ.get("WS_READING_SEEDS", "60"))

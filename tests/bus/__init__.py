@@ -1,1 +1,0 @@
-"""Tests of the bus between server processes (in memory, and over a real redis-server)."""

@@ -1,1 +1,0 @@
-"""Interop tests against real peers (npm engine.io-client, python-engineio, Chromium)."""
