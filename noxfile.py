@@ -80,12 +80,12 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Soak the server: ``python -m tests.bad_inputs.soak`` (100 000 cycles, 5 000 idle websockets).
+    """Soak the server: ``python -m tests.hypercorn.bad_inputs.soak`` (100 000 cycles, 5 000 idle websockets).
 
     Smaller runs: ``nox -s soak -- --cycles 10000 --idle 2000``.
     """
     session.install("-e", ".[test]")
-    session.run("python", "-m", "tests.bad_inputs.soak", *session.posargs)
+    session.run("python", "-m", "tests.hypercorn.bad_inputs.soak", *session.posargs)
 
 
 @nox.session

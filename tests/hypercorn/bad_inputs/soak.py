@@ -2,8 +2,8 @@
 
 Not collected by pytest (the name does not start with ``test_``). Run it with::
 
-    python -m tests.bad_inputs.soak                      # 100 000 cycles, 5 000 idle websockets
-    python -m tests.bad_inputs.soak --cycles 10000 --idle 2000
+    python -m tests.hypercorn.bad_inputs.soak                      # 100 000 cycles, 5 000 idle websockets
+    python -m tests.hypercorn.bad_inputs.soak --cycles 10000 --idle 2000
     nox -s soak -- --cycles 10000 --idle 2000
 
 The server runs in its own process (``--serve``: an echo :class:`trio_engineio.Server`
@@ -348,7 +348,7 @@ async def _drive(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.bad_inputs.soak", description=__doc__.split("\n\n")[0]
+        prog="python -m tests.hypercorn.bad_inputs.soak", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--cycles", type=int, default=100_000, help="connect/exchange/disconnect cycles")
     parser.add_argument("--idle", type=int, default=5_000, help="concurrent idle websocket sessions")

@@ -806,8 +806,8 @@ async def test_websocket_on_other_asgi_servers_the_request_task_reads(autojump_c
 async def test_a_handler_that_ignores_the_close_is_cancelled_after_its_grace(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    from trio_engineio.server.session import HANDLER_CLOSE_GRACE
     from trio_engineio.server.heartbeats import SLOT
+    from trio_engineio.server.session import HANDLER_CLOSE_GRACE
 
     ended: list[float] = []
     disconnected: list[float] = []
