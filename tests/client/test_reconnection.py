@@ -467,3 +467,19 @@ async def test_cancelled_while_waiting_for_the_next_connection(io_clock: MockClo
             assert scope.cancelled_caught
             assert trio.current_time() - cancelled_at[0] < 0.1
     assert len(server.connects) == 1
+
+
+async def test_cancelling_a_retried_first_connect_leaves_nothing_running(io_clock: MockClock) -> None:
+    with trio.fail_after(60):
+        async with scene(**EXACT) as it:
+            with trio.move_on_after(2.5) as moved:
+                await it.client.connect(it.server.url, retry=True)  # the port is closed
+            assert moved.cancelled_caught
+            await it.client.wait()  # returns at once: no connection task is left
+            assert not it.client.connected
+            await it.server.start(it.nursery)
+            await it.client.connect(it.server.url)  # the client is usable again
+            await it.record.echo(it.client, "hello")
+            await it.client.disconnect()
+            await it.server.stop()
+    assert it.record.names() == ["connect", "disconnect"]
