@@ -147,6 +147,11 @@ class PollingTransport:
         )
         return self._direct
 
+    def _count_direct(self, direct: _DirectHTTP) -> None:
+        retried = direct.take_retries()
+        self.retries += retried
+        self.requests_sent += 1 + retried
+
     def _url_for(self, sid: str) -> httpx.URL:
         cached = self._session_url
         if cached is None or cached[0] != sid:
@@ -204,7 +209,7 @@ class PollingTransport:
             except _DIRECT_ERRORS as exc:
                 raise TransportFailed.closed(f"poll GET failed: {_describe(exc)}") from exc
             finally:
-                self.requests_sent += 1 + direct.take_retries()
+                self._count_direct(direct)
             if status != 200:
                 raise _direct_status_error("GET", status, body)
             return body
@@ -228,7 +233,7 @@ class PollingTransport:
             except _DIRECT_ERRORS as exc:
                 raise TransportFailed.closed(f"POST failed: {_describe(exc)}") from exc
             finally:
-                self.requests_sent += 1 + direct.take_retries()
+                self._count_direct(direct)
             if status != 200:
                 raise _direct_status_error("POST", status, answer)
             return
