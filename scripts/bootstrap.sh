@@ -9,7 +9,9 @@
 #     the last successful install (stamp: tests/js/node_modules/.bootstrap-stamp);
 #   - Debian's chromium is installed with apt-get only if /usr/bin/chromium is missing;
 #   - Debian's redis-server and nginx (the scale-out tests start them as plain processes on
-#     free loopback ports) are installed only if their binaries are missing.
+#     free loopback ports) are installed only if their binaries are missing;
+#   - Debian's tinyproxy and microsocks (the client's proxy tests start them the same way)
+#     likewise.
 #
 # Options:
 #   --no-python                    skip the .venv part (nox's interop session uses this to get
@@ -18,7 +20,7 @@
 # Environment knobs:
 #   PYTHON=python3.11              interpreter used to create the venv (default: python3)
 #   TRIO_ENGINEIO_SKIP_CHROMIUM=1  do not try to install chromium (browser tests then skip or fail)
-#   TRIO_ENGINEIO_SKIP_SERVERS=1   do not try to install redis-server and nginx
+#   TRIO_ENGINEIO_SKIP_SERVERS=1   do not try to install redis-server, nginx, tinyproxy, microsocks
 #   TRIO_ENGINEIO_FORCE=1          ignore the stamps and reinstall Python and npm packages
 set -euo pipefail
 
@@ -156,6 +158,25 @@ elif [ "${TRIO_ENGINEIO_SKIP_SERVERS:-0}" = 1 ]; then
 else
     # The package names are the binaries' names.
     apt_install "${missing_servers[@]}"
+fi
+
+# --- tinyproxy and microsocks for the client's proxy tests -----------------------------
+missing_proxies=()
+for binary in tinyproxy microsocks; do
+    if command -v "$binary" >/dev/null 2>&1 || [ -x "/usr/sbin/$binary" ] || [ -x "/usr/bin/$binary" ]; then
+        log "$binary present"
+    else
+        missing_proxies+=("$binary")
+    fi
+done
+if [ "${#missing_proxies[@]}" -eq 0 ]; then
+    :
+elif [ "${TRIO_ENGINEIO_SKIP_SERVERS:-0}" = 1 ]; then
+    log "${missing_proxies[*]} missing, skipped (TRIO_ENGINEIO_SKIP_SERVERS=1)"
+else
+    # The package names are the binaries' names. The tests run them as plain processes;
+    # Debian's tinyproxy package also enables a service on port 8888 that they do not use.
+    apt_install "${missing_proxies[@]}"
 fi
 
 log "done"
