@@ -414,3 +414,17 @@ async def test_too_many_binary_values_are_refused_before_sending(autojump_clock:
         for message in encode(Packet(T.EVENT, data=["x", *[b"a"] * 11]), max_attachments=None):
             await peer.send_raw(message)
         assert (await peer.closed()).endswith("1")
+
+
+async def test_emit_is_a_cancellation_point(autojump_clock: Any) -> None:
+    sio = make_server()
+    async with running(sio) as app, open_peer(app) as peer:
+        sid = await connected_sid(peer)
+        for kwargs in ({}, {"to": sid}, {"to": sid, "volatile": True}, {"to": sid, "callback": print}):
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await sio.emit("x", **kwargs)
+            assert scope.cancelled_caught, kwargs
+        await nothing_for(peer, 1)  # cancelled before anything was sent
+        await sio.emit("y", to=sid)
+        assert await peer.receive() == Packet(T.EVENT, data=["y"])

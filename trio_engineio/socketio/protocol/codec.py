@@ -154,12 +154,23 @@ def encode(
     kind = packet.type
     data = packet.data
     attachments: list[bytes] = []
+    text: str | None = None
     if kind in (PacketType.EVENT, PacketType.ACK, PacketType.BINARY_EVENT, PacketType.BINARY_ACK):
         if not isinstance(data, list | tuple):
             raise ValueError(f"{kind.name} data must be a list")
         if packet.is_event and (not data or not isinstance(data[0], str)):
             raise ValueError("EVENT data must start with the event name (a str)")
-        data = _extract_binary(data, attachments, 0, max_depth)
+        if dumps is _dumps_compact:
+            # Most payloads hold no bytes: one pass in C. TypeError: bytes (or a value JSON
+            # cannot take) somewhere, so look for attachments in Python.
+            try:
+                text = dumps(data)
+            except TypeError:
+                pass
+            except RecursionError:
+                raise ValueError("payload nested too deeply for JSON") from None
+        if text is None:
+            data = _extract_binary(data, attachments, 0, max_depth)
         if max_attachments is not None and len(attachments) > max_attachments:
             raise ValueError(
                 f"{len(attachments)} binary values in one packet; a Socket.IO decoder accepts at most"
@@ -181,7 +192,9 @@ def encode(
         if not 0 <= packet.id <= MAX_ACK_ID:
             raise ValueError(f"ack id {packet.id} out of range")
         parts.append(str(packet.id))
-    if data is not None:
+    if text is not None:
+        parts.append(text)
+    elif data is not None:
         parts.append(dumps(data))
     return ["".join(parts), *attachments]
 
