@@ -1,7 +1,7 @@
 """No session lost to a stale kept-alive connection (issue 17 item 2).
 
 The rules are in ``trio_engineio/client/polling.py``'s docstring and in
-docs/howto/client-network.rst: a request that met a connection the peer had
+docs/howto/proxies.rst: a request that met a connection the peer had
 closed is sent again, once, on a fresh connection when that is safe (nothing was
 sent, or it is a GET); a POST the server may have taken is never sent twice.
 
