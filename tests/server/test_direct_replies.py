@@ -23,7 +23,7 @@ from engine_harness import real_engine
 from wire import frame, raw_websocket_session, rst
 
 import trio_engineio
-from trio_engineio.server import connection as _session
+from trio_engineio.server import session as _session
 
 SCOPE: dict[str, Any] = {
     "type": "websocket",
@@ -120,7 +120,7 @@ async def test_a_reply_is_written_by_the_handlers_task(autojump_clock: trio.abc.
             await peer.wait_frames(2 + i)
         assert peer.messages() == [f"4m{i}" for i in range(5)]
         assert len(writers(peer)) == 1
-        assert "Connection._run" in writers(peer).pop()
+        assert "Session.run" in writers(peer).pop()
 
 
 async def test_direct_replies_false_leaves_the_writing_to_the_transport(
@@ -131,7 +131,7 @@ async def test_direct_replies_false_leaves_the_writing_to_the_transport(
             await peer.say(f"4m{i}")
             await peer.wait_frames(2 + i)
         assert peer.messages() == ["4m0", "4m1", "4m2"]
-        assert not any("Connection._run" in task for task in writers(peer))
+        assert not any("Session.run" in task for task in writers(peer))
 
 
 async def test_only_the_first_send_after_a_receive_is_direct_and_order_holds(
@@ -147,8 +147,8 @@ async def test_only_the_first_send_after_a_receive_is_direct_and_order_holds(
         await peer.wait_frames(5)
         assert peer.messages() == ["4a-0", "4a-1", "4a-2", "4a-3"]
         tasks = [task for task, f in peer.frames[1:]]
-        assert "Connection._run" in tasks[0]
-        assert not any("Connection._run" in task for task in tasks[1:])
+        assert "Session.run" in tasks[0]
+        assert not any("Session.run" in task for task in tasks[1:])
 
 
 async def test_a_reply_behind_queued_messages_waits_its_turn(autojump_clock: trio.abc.Clock) -> None:
@@ -171,7 +171,7 @@ async def test_a_reply_behind_queued_messages_waits_its_turn(autojump_clock: tri
         assert peer.hold_next is None  # the transport took q1, q2 and waits in the first write
         await peer.say("4reply")
         await trio.sleep(0.01)
-        assert conns[0]._core.has_outgoing()  # the reply was queued behind that batch
+        assert conns[0].core.has_outgoing()  # the reply was queued behind that batch
         hold.set()
         await peer.wait_frames(5)
         assert peer.messages() == ["4first", "4q1", "4q2", "4reply"]
@@ -235,8 +235,8 @@ async def test_a_reply_stuck_on_a_client_that_stopped_reading_does_not_hold_the_
                     conn = eng.server._sessions[sid]
                     if conn.closed and closed_at is None:
                         closed_at = trio.current_time()
-                        assert conn._lease is not None
-                        assert conn._lease.replying  # stuck in a reply
+                        assert conn.lease is not None
+                        assert conn.lease.replying  # stuck in a reply
                     await trio.sleep(0.01)
                 assert closed_at is not None
                 # It left the registry; disconnect fires right after (one await later).

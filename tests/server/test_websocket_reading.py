@@ -42,7 +42,7 @@ from wire import raw_websocket_session, rst
 
 import trio_engineio
 from trio_engineio import ConnectionClosed
-from trio_engineio.server.connection import HANDLER_CLOSE_GRACE, PULL_HANDOVER_DELAY
+from trio_engineio.server.session import HANDLER_CLOSE_GRACE, PULL_HANDOVER_DELAY
 from trio_engineio.server.socket_lease import Reader
 from trio_engineio.testing import TestWebSocket, WebSocketClosed, open_websocket
 
@@ -476,8 +476,8 @@ async def test_receive_after_server_close_raises_at_once(autojump_clock: trio.ab
             await ready.wait()
             await trio.sleep(1)
             conn = server.connection(sid)
-            assert conn._lease is not None
-            assert conn._lease.reader is Reader.HANDLER
+            assert conn.lease is not None
+            assert conn.lease.reader is Reader.HANDLER
             closed_at = trio.current_time()
             await conn.aclose()
             frames = []
@@ -576,9 +576,9 @@ def real_handler(probe: RealProbe) -> Callable[[trio_engineio.Connection], Await
             probe.closed_at = trio.current_time()
 
         async def mark_pulling() -> None:
-            while conn._lease is None or conn._lease.reader is not Reader.HANDLER:
+            while conn.lease is None or conn.lease.reader is not Reader.HANDLER:
                 await trio.sleep(0.001)
-            probe.interruptible = conn._lease.can_pull
+            probe.interruptible = conn.lease.can_pull
             probe.pulling.set()
 
         try:

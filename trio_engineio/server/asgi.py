@@ -105,7 +105,7 @@ class ASGIApp:
 
         Before any routing: the framing belongs to the connection, so a request on
         its way to ``other_asgi_app``, a static file or a 404 is refused alike;
-        ``Connection: close`` makes the ASGI server close the connection after the
+        ``Session: close`` makes the ASGI server close the connection after the
         answer, so no request hidden behind this one is ever read. The body (within
         the POST limits) is read first, so that the answer is not cut short.
         """
@@ -202,7 +202,7 @@ class ASGIApp:
                 return None
             conn = server._session_for_request(query.sid)
             method = scope["method"]
-            await conn._settle_upgrade()
+            await conn.settle_upgrade()
             if method == "GET":
                 await self._polling.get(conn, scope, receive, send, extra)
             elif method == "POST":

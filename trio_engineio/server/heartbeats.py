@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import trio
 
-if TYPE_CHECKING:
-    from .connection import Connection
+__all__ = ["SLOT", "Booked", "HeartbeatScheduler"]
 
-__all__ = ["SLOT", "HeartbeatScheduler"]
+
+class Booked(Protocol):
+    """What the scheduler books: a session, which keeps its own booking."""
+
+    #: The slot it is booked in (``None``: not booked), written only by the scheduler.
+    booking: int | None
+    #: When that slot is served (``inf``: not booked), written only by the scheduler.
+    booked_deadline: float
+
+    def on_deadline(self, now: float) -> None:
+        """Its booked deadline has come."""
 
 
 #: Deadlines are served in slots of this many seconds: sessions due within one slot
@@ -33,19 +42,19 @@ SLOT = 0.001
 class HeartbeatScheduler:
     """Sessions booked by slot, and a heap of the slots that have any, served by :meth:`run`.
 
-    A session is in at most one slot (``conn._booking`` is its index): moving it
+    A session is in at most one slot (``conn.booking`` is its index): moving it
     earlier or dropping it takes it out of its slot at once, so nothing stale
     piles up and a closed session is never kept alive by the scheduler.
     """
 
     def __init__(self) -> None:
         # slot index -> the sessions booked in it (a dict: insertion order, fired in order)
-        self._slots: dict[int, dict[Connection, None]] = {}
+        self._slots: dict[int, dict[Booked, None]] = {}
         self._heap: list[int] = []
         # The scope run() sleeps in: an earlier slot moves its deadline (no task switch).
         self._sleep: trio.CancelScope | None = None
 
-    def schedule(self, conn: Connection, deadline: float) -> None:
+    def schedule(self, conn: Booked, deadline: float) -> None:
         """Make sure ``conn`` is woken at ``deadline`` (at most one ``SLOT`` later)."""
         if deadline == math.inf:
             return
@@ -53,7 +62,7 @@ class HeartbeatScheduler:
         if index * SLOT < deadline:  # float rounding: never wake a session before its deadline
             index += 1
         at = index * SLOT
-        if at >= conn._booked_deadline:
+        if at >= conn.booked_deadline:
             return
         self.drop(conn)
         members = self._slots.get(index)
@@ -64,20 +73,20 @@ class HeartbeatScheduler:
             if sleep is not None and at < sleep.deadline:
                 sleep.deadline = at
         members[conn] = None
-        conn._booking = index
-        conn._booked_deadline = at
+        conn.booking = index
+        conn.booked_deadline = at
 
-    def drop(self, conn: Connection) -> None:
+    def drop(self, conn: Booked) -> None:
         """Forget ``conn``'s booking (it closed, or a new one replaces it)."""
-        index = conn._booking
+        index = conn.booking
         if index is not None:
             members = self._slots.get(index)
             if members is not None:
                 members.pop(conn, None)
                 if not members:
                     del self._slots[index]  # its heap entry finds nothing when due
-            conn._booking = None
-        conn._booked_deadline = math.inf
+            conn.booking = None
+        conn.booked_deadline = math.inf
 
     async def run(self) -> None:
         """Serve deadlines until cancelled."""
@@ -101,7 +110,7 @@ class HeartbeatScheduler:
         if not members:
             return
         for conn in members:
-            conn._booking = None
-            conn._booked_deadline = math.inf
+            conn.booking = None
+            conn.booked_deadline = math.inf
         for conn in members:
-            conn._on_deadline(now)
+            conn.on_deadline(now)

@@ -22,8 +22,8 @@ from .hypercorn_adapter import request_channel, send_or_drain
 from .options import cookie_value_ok
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .server import Server
+    from .session import Session
 
 __all__ = ["PollingHandler", "refuse_http"]
 
@@ -72,14 +72,14 @@ class PollingHandler:
     # ---------------------------------------------------------------- long-poll
     async def get(
         self,
-        conn: Connection,
+        conn: Session,
         scope: MutableMapping[str, Any],
         receive: ASGIReceive,
         send: ASGISend,
         extra_headers: Headers,
     ) -> None:
         """Hold a GET until the session has packets for it, then answer with them."""
-        core = conn._core
+        core = conn.core
         _attach(conn, core.begin_get)
         try:
             while True:
@@ -87,7 +87,7 @@ class PollingHandler:
                 # The packets are taken only if the ASGI server has not already reported
                 # the client gone: answering a dead request would lose them (C2).
                 if aborted or await _disconnect_reported(receive):
-                    conn._polling_request_failed(
+                    conn.polling_request_failed(
                         CloseReason.TRANSPORT_CLOSE, "long-poll request aborted by the client"
                     )
                     return
@@ -96,15 +96,15 @@ class PollingHandler:
             packets = core.take_poll_payload()
         finally:
             core.end_get()
-            conn._last_poll_at = trio.current_time()
-        conn._notify()
+            conn.last_poll_at = trio.current_time()
+        conn.notify()
         await self._send_payload(scope, send, encode_payload(packets), extra_headers)
-        await conn._after_flush(packets)
+        await conn.after_flush(packets)
 
     # --------------------------------------------------------------------- POST
     async def post(
         self,
-        conn: Connection,
+        conn: Session,
         scope: MutableMapping[str, Any],
         receive: ASGIReceive,
         send: ASGISend,
@@ -116,7 +116,7 @@ class PollingHandler:
         upgrade completes) is detached: its body is dropped and it is answered 400
         at once; what happens to it afterwards does not concern the session.
         """
-        core = conn._core
+        core = conn.core
         _attach(conn, core.begin_post)
         try:
             body = await self._read_post_body(conn, scope, receive)
@@ -125,28 +125,28 @@ class PollingHandler:
             try:
                 packets = decode_payload(body)
             except ParseError as exc:
-                conn._polling_request_failed(CloseReason.PARSE_ERROR, str(exc))
+                conn.polling_request_failed(CloseReason.PARSE_ERROR, str(exc))
                 raise RequestRejected(ErrorCode.BAD_REQUEST, f"parse error: {exc}") from None
-            if conn._wants("packet_received"):
+            if conn.wants("packet_received"):
                 for packet in packets:
-                    await conn._emit("packet_received", packet)
+                    await conn.emit("packet_received", packet)
             events = core.receive_packets(packets, trio.current_time())
-            await conn._receive_packets_and_deliver(events)
+            await conn.receive_events_and_deliver(events)
         finally:
             core.end_post()
         await send_response(send, 200, b"ok", [*POLLING_HEADERS, *extra_headers])
 
     async def _read_post_body(
-        self, conn: Connection, scope: MutableMapping[str, Any], receive: ASGIReceive
+        self, conn: Session, scope: MutableMapping[str, Any], receive: ASGIReceive
     ) -> bytes | None:
         """The body, or ``None`` if the client went away; refusals close the session first.
 
         Failures close the session only while it is on polling
-        (``Connection._polling_request_failed``).
+        (``Session._polling_request_failed``).
         """
         content_type = header_value(scope, b"content-type") or b""
         if content_type.split(b";")[0].strip().lower() == _OCTET_STREAM:
-            conn._polling_request_failed(
+            conn.polling_request_failed(
                 CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4"
             )
             raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
@@ -157,23 +157,23 @@ class PollingHandler:
             if taken and _body_complete(taken[-1]):
                 return await _read_body(scope, receive, limit, taken)  # nothing left to wait for
             with trio.CancelScope(deadline=trio.current_time() + options.ping_timeout) as reading:
-                conn._reading_post(reading)
+                conn.reading_post(reading)
                 try:
                     return await _read_body(scope, receive, limit, taken)
                 finally:
-                    conn._reading_post(None)
+                    conn.reading_post(None)
         except ClientGone:
-            conn._polling_request_failed(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
+            conn.polling_request_failed(CloseReason.TRANSPORT_CLOSE, "POST request aborted by the client")
             return None
         except PayloadTooLarge:
-            conn._polling_request_failed(CloseReason.TRANSPORT_ERROR, "payload too large")
+            conn.polling_request_failed(CloseReason.TRANSPORT_ERROR, "payload too large")
             raise RequestRejected(
                 ErrorCode.BAD_REQUEST, "payload too large", message="Payload too large", status=413
             ) from None
         # The read was cancelled: the session left polling, or the body took too long.
-        if conn._core.left_polling:
+        if conn.core.left_polling:
             raise RequestRejected(ErrorCode.BAD_REQUEST, "POST detached: the session left polling")
-        conn._polling_request_failed(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
+        conn.polling_request_failed(CloseReason.TRANSPORT_ERROR, "POST body not received in time")
         raise RequestRejected(
             ErrorCode.BAD_REQUEST, "POST body timed out", message="Request timeout", status=408
         )
@@ -191,22 +191,22 @@ class PollingHandler:
         await send_response(send, 200, body, all_headers)
 
 
-def _attach(conn: Connection, begin: Callable[[], None]) -> None:
+def _attach(conn: Session, begin: Callable[[], None]) -> None:
     """Attach a GET or POST to its session, or refuse it with 400 (the core may close the session)."""
     try:
         begin()
     except RemoteProtocolError as exc:
-        if conn._core.closed:
-            conn._after_close()
+        if conn.core.closed:
+            conn.after_close()
         raise RequestRejected(ErrorCode.BAD_REQUEST, str(exc)) from None
 
 
-async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> bool:
+async def _wait_ready_or_disconnect(conn: Session, receive: ASGIReceive) -> bool:
     """Wait until the session can answer the GET; True if the client went away first."""
     channel = request_channel(receive)
     if channel is not None:
         return await _wait_on_request_channel(conn, channel)
-    core = conn._core
+    core = conn.core
     aborted = False
     async with trio.open_nursery() as nursery:
 
@@ -221,30 +221,30 @@ async def _wait_ready_or_disconnect(conn: Connection, receive: ASGIReceive) -> b
 
         nursery.start_soon(watch_disconnect)
         while not core.poll_ready():
-            await conn._wait_changed()
+            await conn.wait_changed()
         nursery.cancel_scope.cancel()
     # A disconnect already handed to the watcher is seen here (the nursery waits for it);
     # one not yet handed over stays with the ASGI server for _disconnect_reported().
     return aborted
 
 
-async def _wait_on_request_channel(conn: Connection, channel: trio.MemoryReceiveChannel[Any]) -> bool:
+async def _wait_on_request_channel(conn: Session, channel: trio.MemoryReceiveChannel[Any]) -> bool:
     """The same wait in this task alone, on the request's channel (``hypercorn_adapter.request_channel``).
 
     The GET waits for its next ASGI event on a clone of the request's channel;
-    any change of the session closes the clone (``Connection._notify``), which
+    any change of the session closes the clone (``Session._notify``), which
     wakes the GET to look again. No watcher task per waiting GET.
     """
-    core = conn._core
+    core = conn.core
     while not core.poll_ready():
         clone = channel.clone()
-        conn._poll_waker = clone.close
+        conn.poll_waker = clone.close
         try:
             message = await clone.receive()
         except trio.ClosedResourceError:
             continue  # the session changed
         finally:
-            conn._poll_waker = None
+            conn.poll_waker = None
             clone.close()
         if message["type"] == "http.disconnect":
             return True

@@ -28,6 +28,7 @@ from .connection import Connection
 from .heartbeats import HeartbeatScheduler
 from .hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
 from .options import OriginPolicy, ServerOptions
+from .session import LIFECYCLE_EVENTS, Session
 
 __all__ = ["ConnectionRefusedError", "DisconnectReason", "Server", "ServerStatistics"]
 
@@ -37,7 +38,6 @@ ConnectionHandler = Callable[[Connection], Awaitable[None]]
 #: Events of the python-engineio style API.
 _EVENTS = frozenset({"connect", "message", "disconnect"})
 #: Lifecycle events (Node engine.io's, with Python names); handlers get ``(sid, *args)``.
-LIFECYCLE_EVENTS = frozenset({"upgrading", "upgrade", "packet_received", "packet_sent", "flush", "drain"})
 default_logger = logging.getLogger("trio_engineio.server")
 
 
@@ -234,8 +234,8 @@ class Server:
         )
         self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
         self._handlers: dict[str, Callable[..., Any]] = {}
-        self._sessions: dict[str, Connection] = {}
-        self._running: set[Connection] = set()
+        self._sessions: dict[str, Session] = {}
+        self._running: set[Session] = set()
         self._nursery: trio.Nursery | None = None
         self._limiter = trio.CapacityLimiter(self._options.max_concurrent_handlers)
         self._handshake_templates: dict[tuple[str, ...], HandshakeTemplate] = {}
@@ -420,7 +420,7 @@ class Server:
         with trio.move_on_after(self._options.shutdown_timeout):
             await self._all_finished.wait()
         for conn in list(self._running):
-            conn._handler_scope.cancel()
+            conn.handler_scope.cancel()
         with trio.move_on_after(self._options.shutdown_timeout):
             await self._all_finished.wait()
         if self._link is not None:
@@ -428,9 +428,9 @@ class Server:
             await self._link.aclose()
 
     # ------------------------------------------------------------- sessions
-    def _open_packet_data(self, conn: Connection) -> str:
+    def _open_packet_data(self, conn: Session) -> str:
         """The OPEN packet's JSON: every session of this server announces the same but its sid."""
-        core = conn._core
+        core = conn.core
         template = self._handshake_templates.get(core.upgrades)
         if template is None:
             template = self._handshake_templates[core.upgrades] = HandshakeTemplate(core.handshake)
@@ -455,7 +455,7 @@ class Server:
             raise RequestRejected(ErrorCode.BAD_REQUEST, "generate_id returned an unusable id")
         return sid
 
-    async def _create_session(self, *, transport: str, scope: Mapping[str, Any]) -> Connection:
+    async def _create_session(self, *, transport: str, scope: Mapping[str, Any]) -> Session:
         options = self._options
         hooks = self.hooks
         sid = (hooks.generate_id is not None and await self._hook_sid(scope)) or self._new_sid()
@@ -470,9 +470,9 @@ class Server:
             upgrade_timeout=options.upgrade_timeout,
             upgrades=options.upgrades,
         )
-        return Connection(self, core, scope=scope)
+        return Session(self, core, scope=scope)
 
-    async def _open_session(self, conn: Connection) -> Any:
+    async def _open_session(self, conn: Session) -> Any:
         """Run the connect handler; start the session unless it refused.
 
         Returns ``None`` when accepted, otherwise the JSON-able rejection message.
@@ -494,8 +494,8 @@ class Server:
                 self._all_finished = trio.Event()
             self._running.add(conn)
             handler = self._handler or self._dispatch_messages
-            self._nursery.start_soon(conn._run, handler)
-            conn._reschedule_heartbeat()
+            self._nursery.start_soon(conn.run, handler)
+            conn.reschedule_heartbeat()
             self.logger.info("session %s opened (%s)", conn.sid, conn.transport)
             return None
         except BaseException:
@@ -503,7 +503,7 @@ class Server:
                 self._sessions.pop(conn.sid, None)
             raise
 
-    async def _run_connect_handler(self, conn: Connection) -> Any:
+    async def _run_connect_handler(self, conn: Session) -> Any:
         """The connect handler's verdict: ``None``/``True`` accepts, anything else refuses."""
         result: Any = "Unauthorized"
         with trio.move_on_after(self._options.connect_timeout) as timeout:
@@ -517,16 +517,16 @@ class Server:
             self.logger.warning("connect handler for session %s timed out", conn.sid)
         return result
 
-    def _session_closed(self, conn: Connection, info: CloseInfo) -> None:
+    def _session_closed(self, conn: Session, info: CloseInfo) -> None:
         """Called once when a session gets its close reason."""
         self._closed_reasons[info.reason.value] += 1
 
-    def _watch_stuck_reply(self, conn: Connection) -> None:
+    def _watch_stuck_reply(self, conn: Session) -> None:
         """A session closed while its handler writes a reply: see ``_finish_if_reply_stuck``."""
         if self._nursery is not None:
-            self._nursery.start_soon(conn._finish_if_reply_stuck)
+            self._nursery.start_soon(conn.finish_if_reply_stuck)
 
-    async def _session_finished(self, conn: Connection) -> None:
+    async def _session_finished(self, conn: Session) -> None:
         """Called once by a session's task when it is done; fires ``disconnect``."""
         if self._sessions.get(conn.sid) is conn:
             del self._sessions[conn.sid]
@@ -544,7 +544,7 @@ class Server:
             self._handler_errors += 1
             self.logger.exception("%s handler failed for session %s", event, sid)
 
-    async def _finish_disconnect(self, conn: Connection, reason: str) -> None:
+    async def _finish_disconnect(self, conn: Session, reason: str) -> None:
         # Shielded (and bounded): the disconnect handler runs once even when the
         # server nursery is being cancelled.
         try:
@@ -554,7 +554,7 @@ class Server:
         finally:
             self._forget(conn)
 
-    def _forget(self, conn: Connection) -> None:
+    def _forget(self, conn: Session) -> None:
         self._running.discard(conn)
         if not self._running:
             self._all_finished.set()
@@ -663,7 +663,7 @@ class Server:
             if sid not in exclude:
                 self._queue_for(conn, message)
 
-    def _queue_for(self, conn: Connection | None, message: str | bytes) -> None:
+    def _queue_for(self, conn: Session | None, message: str | bytes) -> None:
         """Queue ``message`` for ``conn`` without waiting; count it if it cannot be."""
         try:
             queued = conn is not None and conn.send_nowait(message)
@@ -695,7 +695,7 @@ class Server:
             else:
                 conn.close(CloseReason.SERVER_DISCONNECT)
 
-    def _session_for_request(self, sid: str) -> Connection:
+    def _session_for_request(self, sid: str) -> Session:
         """The session a request names, with any deadline that has passed applied first.
 
         Raises a 400 :class:`RequestRejected` (code 1) for an unknown sid. The
@@ -705,7 +705,7 @@ class Server:
         conn = self._sessions.get(sid)
         if conn is None:
             raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {sid!r}")
-        conn._apply_overdue()
+        conn.apply_overdue()
         return conn
 
     def _refuse_misrouted(self, sid: str) -> None:
@@ -760,7 +760,7 @@ class Server:
         upgrading = buffered_messages = buffered_bytes = 0
         open_sessions = 0
         for conn in self._sessions.values():
-            core = conn._core
+            core = conn.core
             if core.closed:
                 continue
             open_sessions += 1

@@ -1,7 +1,7 @@
 """Who reads and who writes a session's websocket, moment by moment.
 
-Under hypercorn's trio worker any task may read the websocket's frames, so
-three parties share one socket:
+Where the ASGI server's ``receive`` is a channel any task may read
+(``hypercorn_adapter.request_channel``), three parties share one socket:
 
 - a handler task waiting in ``Connection.receive()`` reads the next frame
   itself (it *pulls*): no hand-off between a reader task and the handler;

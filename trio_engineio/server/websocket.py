@@ -2,7 +2,7 @@
 
 The request task lends its socket to the session. It writes what the core
 queues. Frames are read by the task that wants them: a task waiting in
-``Connection.receive()`` pulls the next frame itself (no hand-off between a
+``Session.receive()`` pulls the next frame itself (no hand-off between a
 reader task and the handler), and when no task has pulled for a moment the
 request task reads as a backstop, so PONGs, the client's CLOSE and messages for
 a busy handler are still taken in. Everything stops when the session closes or
@@ -22,18 +22,16 @@ from ..protocol.events import Event, MessageReceived, ProbeAnswered, UpgradeAbor
 from ..protocol.packets import Packet, PacketType, decode_frame, encode_frame, encode_message_frame
 from ..protocol.query import EngineQuery, ErrorCode, RequestRejected
 from ..protocol.reasons import CloseReason
-from .connection import PULL_HANDOVER_DELAY
 from .http import ASGIReceive, ASGISend, Headers
 from .hypercorn_adapter import SEND_RACE, accept_websocket, close_websocket, request_channel, sends_shielded
 from .polling import cookie_header, unauthorized_body
+from .session import PULL_HANDOVER_DELAY
 from .socket_lease import SocketLease
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .server import Server
+    from .session import Session
 
-#: ``_probe``'s name for :func:`~.hypercorn_adapter.request_channel` (``socket.channel`` is the same).
-shared_channel = request_channel
 
 __all__ = ["WebSocketHandler", "reject_websocket"]
 
@@ -208,7 +206,7 @@ class WebSocketHandler:
                 if conn.closed:
                     raise RequestRejected(ErrorCode.UNKNOWN_SID, f"sid {query.sid!r}")
                 try:
-                    conn._core.start_upgrade(trio.current_time())
+                    conn.core.start_upgrade(trio.current_time())
                 except TransportTaken as exc:
                     await self._accept_and_close(conn, socket, scope, extra_headers, str(exc))
                     return
@@ -231,7 +229,7 @@ class WebSocketHandler:
             finally:
                 await self._finish(conn, socket)
             return
-        conn._reschedule_heartbeat()
+        conn.reschedule_heartbeat()
         try:
             if not await _accept(conn, send, list(extra_headers), scope):
                 return
@@ -239,9 +237,9 @@ class WebSocketHandler:
                 return
             await self._run_session_socket(conn, socket)
         finally:
-            if conn._core.upgrading:
-                conn._core.abort_upgrade("upgrade request ended")
-                conn._notify()
+            if conn.core.upgrading:
+                conn.core.abort_upgrade("upgrade request ended")
+                conn.notify()
             if conn.transport == "websocket":
                 await self._finish(conn, socket)
             else:
@@ -259,7 +257,7 @@ class WebSocketHandler:
 
     async def _accept_and_close(
         self,
-        conn: Connection,
+        conn: Session,
         socket: _Socket,
         scope: MutableMapping[str, Any],
         headers: Headers,
@@ -281,17 +279,17 @@ class WebSocketHandler:
         socket.close_reason = reason
         await socket.close()
 
-    async def _probe(self, conn: Connection, socket: _Socket) -> bool:
+    async def _probe(self, conn: Session, socket: _Socket) -> bool:
         """Run the 2probe/3probe/5 exchange; True once the session runs on this socket."""
-        core = conn._core
+        core = conn.core
         scope = trio.CancelScope(deadline=core.upgrade_deadline)
-        conn._probe_scope = scope
+        conn.probe_scope = scope
         outcome = "upgrade timed out"
-        channel = shared_channel(socket.receive)
+        channel = socket.channel
         try:
             with scope:
                 while core.upgrading:
-                    conn._probe_reading(channel)
+                    conn.probe_reading(channel)
                     try:
                         packet = await socket.receive_packet()
                     except _FrameRefused as refused:
@@ -299,7 +297,7 @@ class WebSocketHandler:
                         socket.close_code = refused.code
                         break
                     finally:
-                        conn._probe_read()
+                        conn.probe_read()
                     if packet is None:
                         outcome = "socket closed during the upgrade"
                         break
@@ -308,27 +306,27 @@ class WebSocketHandler:
                     event = core.receive_upgrade_packet(packet, trio.current_time())
                     if isinstance(event, ProbeAnswered):
                         await socket.send_packet(event.reply)
-                        conn._notify()
-                        await conn._emit("upgrading", "websocket")
+                        conn.notify()
+                        await conn.emit("upgrading", "websocket")
                     elif isinstance(event, UpgradeCompleted):
-                        conn._notify()
+                        conn.notify()
                         self.server.logger.info("session %s upgraded to websocket", conn.sid)
-                        await conn._emit("upgrade", "websocket")
+                        await conn.emit("upgrade", "websocket")
                         return True
                     elif isinstance(event, UpgradeAborted):
                         outcome = event.description
                         socket.close_code = CLOSE_PROTOCOL_ERROR
                         break
         finally:
-            conn._probe_scope = None
+            conn.probe_scope = None
         if core.upgrading:
             core.abort_upgrade(outcome)
-            conn._notify()
+            conn.notify()
         if not conn.closed:
             self.server.logger.info("session %s upgrade abandoned: %s", conn.sid, outcome)
         return False
 
-    async def _run_session_socket(self, conn: Connection, socket: _Socket) -> None:
+    async def _run_session_socket(self, conn: Session, socket: _Socket) -> None:
         """Pump the session over this socket; on cancellation say goodbye first.
 
         Hypercorn cancels open requests when it shuts down, before the ASGI
@@ -342,40 +340,40 @@ class WebSocketHandler:
                 interrupt=channel.close,
                 handover_delay=PULL_HANDOVER_DELAY,
             )
-            if self.server._options.direct_replies:
+            if self.server._options.direct_replies and socket.sends_shielded:
                 lease.allow_replies(partial(self._write_direct, conn, socket, lease))
         else:
             lease = SocketLease()
-        conn._attach_websocket(lease)
+        conn.attach_websocket(lease)
         try:
             # Write (and, as a backstop, read) until the session closes or the socket goes
             # away. Inline, not in helper coroutines: every idle websocket's request task
             # keeps this frame.
             flushed = True
-            core = conn._core
-            shielded = channel is not None  # hypercorn's trio worker
+            core = conn.core
+            shielded = socket.sends_shielded
             while True:
                 if socket.gone:
                     core.mark_final_packets_sent()
                     break
                 if core.has_outgoing() and lease.writer_idle and shielded and not core.closed:
-                    # hypercorn writes shielded from cancellation: a scope around this write
+                    # A shielded send (hypercorn_adapter.sends_shielded): a scope around it
                     # could not bound it. A close during it is seen at the next turn.
                     if await self._flush(conn, socket, lease):
                         break
                 elif not lease.writer_idle or core.has_outgoing():
                     # Writing (or waiting for a direct reply to be written) is bounded once
                     # the session has closed; an idle writer holds no cancel scope.
-                    with trio.CancelScope(deadline=conn._flush_deadline()) as scope:
-                        conn._transport_scope = scope
+                    with trio.CancelScope(deadline=conn.flush_deadline()) as scope:
+                        conn.transport_scope = scope
                         try:
                             if lease.await_reply():
-                                await conn._changed.park()
+                                await conn.wait_changed()
                                 done = False
                             else:
                                 done = await self._flush(conn, socket, lease)
                         finally:
-                            conn._transport_scope = None
+                            conn.transport_scope = None
                     if scope.cancelled_caught:
                         flushed = False
                         break
@@ -384,10 +382,10 @@ class WebSocketHandler:
                 elif core.closed:
                     core.mark_final_packets_sent()
                     break
-                elif conn._backstop_due():
+                elif conn.backstop_due():
                     await self._backstop_read(conn, socket, lease)
                 else:
-                    await conn._changed.park()
+                    await conn.wait_changed()
             if not flushed and conn.closed and not socket.gone:
                 # The peer stopped reading: the last packets could not be flushed in time.
                 socket.gone = True
@@ -395,30 +393,30 @@ class WebSocketHandler:
             conn.close(CloseReason.SERVER_SHUTDOWN, "request cancelled by the ASGI server")
             with trio.CancelScope(deadline=trio.current_time() + 1, shield=True):
                 if not socket.gone:
-                    await socket.send_packets(conn._core.take_outgoing(), closing=True)
-                    conn._core.mark_final_packets_sent()
+                    await socket.send_packets(conn.core.take_outgoing(), closing=True)
+                    conn.core.mark_final_packets_sent()
             raise
         finally:
-            conn._detach_websocket()
+            conn.detach_websocket()
 
     async def _read_frames(
         self,
-        conn: Connection,
+        conn: Session,
         socket: _Socket,
         receive: ASGIReceive,
         queued: trio.MemoryReceiveChannel[Any] | None,
     ) -> None:
         """Read one frame and apply it to the session (messages go to its queue).
 
-        With ``queued`` (a puller's clone of hypercorn's channel), then every
+        With ``queued`` (a puller's clone of the request channel), then every
         frame already waiting there, while the handler's queue has room: so a
         handler that takes a message now and then still lets PONGs and the
         client's CLOSE queued behind other frames be seen at once. A frame once
         read is always applied, even if the reading task is cancelled while a
         ``packet_received`` handler runs.
         """
-        if conn._core.closed or socket.gone:
-            conn._after_close()
+        if conn.core.closed or socket.gone:
+            conn.after_close()
             return
         try:
             message = await receive()
@@ -427,28 +425,28 @@ class WebSocketHandler:
         await self._take_frame(conn, socket, message)
         if queued is None:
             return
-        while not conn._closed and not conn._queue_full():
+        while not conn.close_applied and not conn.queue_full():
             try:
                 message = queued.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return
             await self._take_frame(conn, socket, message)
 
-    async def _take_frame(self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]) -> None:
+    async def _take_frame(self, conn: Session, socket: _Socket, message: MutableMapping[str, Any]) -> None:
         """Apply one received ASGI websocket event to the session."""
         frame = message.get("text")
         if frame is None:
             frame = message.get("bytes")
             if frame is not None:
                 frame = bytes(frame)
-        core = conn._core
-        if frame is None or socket.frame_too_big(frame) or conn._wants("packet_received"):
+        core = conn.core
+        if frame is None or socket.frame_too_big(frame) or conn.wants("packet_received"):
             await self._take_packet(conn, socket, message)
             return
         # The common case first, with no packet object: a message for the handler's queue.
         data = core.message_in_frame(frame)
         if data is not None:
-            conn._queue_received(data)
+            conn.queue_received(data)
             return
         try:
             events = core.receive_frame(frame, trio.current_time())
@@ -458,9 +456,7 @@ class WebSocketHandler:
             return
         _apply(conn, events[0] if events else None)
 
-    async def _take_packet(
-        self, conn: Connection, socket: _Socket, message: MutableMapping[str, Any]
-    ) -> None:
+    async def _take_packet(self, conn: Session, socket: _Socket, message: MutableMapping[str, Any]) -> None:
         """The slow path: the peer went away, a frame is refused, or a hook wants the packet."""
         try:
             packet = socket.parse(message)
@@ -471,16 +467,16 @@ class WebSocketHandler:
         if packet is None:
             conn.close(CloseReason.TRANSPORT_CLOSE, "websocket closed by the client")
             return
-        core = conn._core
-        if conn._wants("packet_received"):
+        core = conn.core
+        if conn.wants("packet_received"):
             try:
-                await conn._emit("packet_received", packet)
+                await conn.emit("packet_received", packet)
             finally:
                 _apply(conn, core.receive_packet(packet, trio.current_time()))
         else:
             _apply(conn, core.receive_packet(packet, trio.current_time()))
 
-    async def _backstop_read(self, conn: Connection, socket: _Socket, lease: SocketLease) -> None:
+    async def _backstop_read(self, conn: Session, socket: _Socket, lease: SocketLease) -> None:
         """Read one frame in the request task because no task is pulling; any change stops it."""
         with trio.CancelScope() as scope:
             lease.begin_backstop(scope)
@@ -488,36 +484,35 @@ class WebSocketHandler:
                 await self._read_frames(conn, socket, socket.receive, None)
             finally:
                 if lease.end_backstop():
-                    conn._notify()  # a task is waiting to take over the reading
+                    conn.notify()  # a task is waiting to take over the reading
 
-    async def _flush(self, conn: Connection, socket: _Socket, lease: SocketLease) -> bool:
+    async def _flush(self, conn: Session, socket: _Socket, lease: SocketLease) -> bool:
         """Send what the core has queued; True once the final packets went out.
 
         A separate frame, so that an idle writer does not hold its last batch.
         """
-        core = conn._core
+        core = conn.core
         packets = core.take_outgoing()
-        conn._notify()
+        conn.notify()
         closing = core.closed
         lease.begin_write()
         try:
             await socket.send_packets(packets, closing=closing)
         finally:
             lease.end_write()
-        await conn._after_flush(packets)
+        await conn.after_flush(packets)
         if closing:
             core.mark_final_packets_sent()
         return closing
 
     async def _write_direct(
-        self, conn: Connection, socket: _Socket, lease: SocketLease, message: str | bytes
+        self, conn: Session, socket: _Socket, lease: SocketLease, message: str | bytes
     ) -> None:
-        """Write one reply message in the handler's task (see ``Connection.send``).
+        """Write one reply message in the handler's task (see ``Session.send``).
 
-        Only hypercorn's trio worker gets here. It writes frames shielded from
-        cancellation, after taking its send lock: a ``Cancelled`` out of the
-        send means the lock was never taken and nothing was written, so the
-        message goes back to the queue for the transport.
+        Only where sends are shielded (``hypercorn_adapter.sends_shielded``): a
+        ``Cancelled`` out of the send means nothing was written, so the message
+        goes back to the queue for the transport.
         """
         lease.begin_reply()
         requeued = False
@@ -527,20 +522,20 @@ class WebSocketHandler:
                 await socket.send({"type": "websocket.send", "text": frame})
             else:
                 await socket.send({"type": "websocket.send", "bytes": frame})
-        except trio.BusyResourceError:
+        except SEND_RACE:
             socket.closing_under_us()
-            conn._notify()  # the transport sees the socket gone
+            conn.notify()  # the transport sees the socket gone
         except trio.Cancelled:
-            conn._core.return_outgoing([Packet(PacketType.MESSAGE, message)])
+            conn.core.return_outgoing([Packet(PacketType.MESSAGE, message)])
             requeued = True
             raise
         finally:
             awaited = lease.end_reply()
-            if awaited or requeued or conn._core.closed:
-                conn._notify()
-        await conn._after_flush_one(message)
+            if awaited or requeued or conn.core.closed:
+                conn.notify()
+        await conn.after_flush_one(message)
 
-    async def _finish(self, conn: Connection, socket: _Socket) -> None:
+    async def _finish(self, conn: Session, socket: _Socket) -> None:
         if not conn.closed:
             conn.close(CloseReason.TRANSPORT_CLOSE, "websocket request ended")
         info = conn.close_info
@@ -553,20 +548,18 @@ class WebSocketHandler:
         await socket.close()
 
 
-def _apply(conn: Connection, event: Event | None) -> None:
+def _apply(conn: Session, event: Event | None) -> None:
     """Act on what the core made of a received packet; queue a message for the handler."""
     if type(event) is MessageReceived:
-        conn._queue_received(event.data)
+        conn.queue_received(event.data)
     elif event is not None:
-        for data in conn._handle_events([event]):
-            conn._queue_received(data)
-    if conn._core.closed:
-        conn._after_close()
+        for data in conn.handle_events([event]):
+            conn.queue_received(data)
+    if conn.core.closed:
+        conn.after_close()
 
 
-async def _accept(
-    conn: Connection, send: ASGISend, headers: Headers, scope: MutableMapping[str, Any]
-) -> bool:
+async def _accept(conn: Session, send: ASGISend, headers: Headers, scope: MutableMapping[str, Any]) -> bool:
     """Accept the websocket; False (and the session closed or left alone) if the server can't.
 
     A failed accept (``hypercorn_adapter.accept_websocket``) ends the request,
@@ -576,7 +569,7 @@ async def _accept(
     exc = await accept_websocket(send, headers)
     if exc is not None:
         conn._server.logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
-        if conn.transport == "websocket" and not conn._core.upgrading:
+        if conn.transport == "websocket" and not conn.core.upgrading:
             conn.close(CloseReason.TRANSPORT_ERROR, "websocket accept failed")
         rejected = RequestRejected(ErrorCode.BAD_REQUEST, "websocket accept failed")
         try:
