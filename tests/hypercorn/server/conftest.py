@@ -4,6 +4,13 @@
 message is sent back as is), serves it with :func:`trio_engineio.serve` inside
 the test's nursery and returns a :class:`Running` that records the handlers'
 calls. Teardown triggers a graceful shutdown and waits for ``serve()`` to return.
+
+Most tests need one such server and often one polling session on it:
+
+* ``running``: ``start_server(**options)`` with the options of the test's
+  ``@pytest.mark.server(...)`` marker (none: the defaults);
+* ``endpoint``: its URLs;
+* ``sid``: a polling session opened on it by a handshake (``http`` is the client).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from wire import Endpoint, Running, StartServer
+from wire import Endpoint, Running, StartServer, handshake
 
 import trio_engineio
 
@@ -76,3 +83,23 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A plain httpx client; read timeout above every heartbeat the tests use."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
         yield client
+
+
+@pytest.fixture
+async def running(start_server: StartServer, request: pytest.FixtureRequest) -> Running:
+    """The test's server: ``start_server(**options)`` of its ``@pytest.mark.server(**options)``."""
+    marker = request.node.get_closest_marker("server")
+    return await start_server(**(marker.kwargs if marker is not None else {}))
+
+
+@pytest.fixture
+def endpoint(running: Running) -> Endpoint:
+    """The URLs of the test's server."""
+    return running.endpoint
+
+
+@pytest.fixture
+async def sid(http: httpx.AsyncClient, endpoint: Endpoint) -> str:
+    """A polling session opened on the test's server."""
+    sid, _ = await handshake(http, endpoint)
+    return sid
