@@ -1,9 +1,9 @@
-"""Conformance of the server with the Engine.IO v4 wire rules (docs: /work/shared/notes/engineio-v4.md).
+"""Conformance of the server with the Engine.IO v4 wire rules (https://socket.io/docs/v4/engine-io-protocol/).
 
 Every test runs the real server under hypercorn's trio worker on 127.0.0.1:0 and
 talks to it with raw HTTP (httpx, explicit URLs, bodies and headers) and raw
 websockets (trio-websocket, hand-written frames). Test names cite the rule and,
-where one applies, the id from bad-inputs.md.
+where one applies, the id from docs/bad-inputs.md.
 """
 
 from __future__ import annotations

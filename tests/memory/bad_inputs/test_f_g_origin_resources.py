@@ -532,7 +532,7 @@ class StepCounter(trio.abc.Instrument):
 async def test_g6_many_sessions_disconnected_at_once_registry_empty_no_busy_loop(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """``BAD_INPUTS_SESSIONS`` sessions (default 2000; the checklist's 10k with =10000)."""
+    """``BAD_INPUTS_SESSIONS`` sessions (default 2000; the 10 000 of row G6 with =10000)."""
     timings: dict[int, float] = {}
     async with engine(ping_interval=100, ping_timeout=100) as eng:
         for count in (SCALE // 4, SCALE):

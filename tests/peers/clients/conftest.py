@@ -29,13 +29,11 @@ import trio
 
 import trio_engineio
 
+from ..where import NODE_MODULES
+
 HERE = Path(__file__).parent
-REPO = HERE.parents[2]
 JS_DIR = HERE / "js"
 PY_DIR = HERE / "py"
-NODE_MODULES = REPO / "tests" / "js" / "node_modules"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = REPO / "artifacts"
 
 
 @dataclass

@@ -21,21 +21,10 @@ import trio
 
 import trio_engineio
 
-from .conftest import (
-    ARTIFACTS,
-    CHROMIUM,
-    JS_DIR,
-    NODE_MODULES,
-    REPO,
-    ServeApp,
-    StartServer,
-    require_node_modules,
-    run_node,
-)
+from ..where import ARTIFACTS, CHROMIUM, CLIENT_BUILD, REPO
+from .conftest import JS_DIR, ServeApp, StartServer, require_node_modules, run_node
 
 pytestmark = pytest.mark.interop
-
-CLIENT_BUILD = NODE_MODULES / "engine.io-client" / "dist" / "engine.io.min.js"
 
 
 @pytest.fixture(autouse=True)

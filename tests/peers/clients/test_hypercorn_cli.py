@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from hypercorn_cli import run_hypercorn_cli
 
-from .conftest import REPO, require_node_modules, run_node
+from ..where import REPO
+from .conftest import require_node_modules, run_node
 
 pytestmark = pytest.mark.interop
 

@@ -24,11 +24,8 @@ from pathlib import Path
 import pytest
 import trio
 
-REPO = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO / "artifacts"
-NODE_MODULES = REPO / "tests" / "js" / "node_modules"
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CLIENT_BUILD = NODE_MODULES / "engine.io-client" / "dist" / "engine.io.min.js"
+from ..where import CHROMIUM, NODE_MODULES, REPO
+
 #: Short heartbeats so nothing in these tests waits for a 25 s ping.
 FAST_PINGS = {"EIO_PING_INTERVAL": "2", "EIO_PING_TIMEOUT": "2"}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .examples_harness import ARTIFACTS, StartExample, require_browser
+from ..where import ARTIFACTS
+from .examples_harness import StartExample, require_browser
 from .test_example_latency import browse
 
 pytestmark = pytest.mark.interop

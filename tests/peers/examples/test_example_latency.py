@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import trio
 
-from .examples_harness import ARTIFACTS, CHROMIUM, RunExample, StartExample, require_browser
+from ..where import ARTIFACTS, CHROMIUM
+from .examples_harness import RunExample, StartExample, require_browser
 
 SUMMARY = re.compile(r"(\d+) round trips: min ([\d.]+) ms, p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms")
 

@@ -16,7 +16,8 @@ import trio
 import trio_engineio
 from examples.scale_out.deploy import find_binary
 
-from .examples_harness import CLIENT_BUILD, StartExample
+from ..where import CLIENT_BUILD
+from .examples_harness import StartExample
 
 
 async def next_event(conn: trio_engineio.ClientConnection, kind: str) -> dict[str, Any]:
