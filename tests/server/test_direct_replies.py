@@ -165,8 +165,8 @@ async def test_a_reply_behind_queued_messages_waits_its_turn(autojump_clock: tri
         # Another task queues two messages, and the transport has not written them yet
         # when the handler replies to the next message: the reply must come after them.
         hold = peer.hold_next = trio.Event()
-        await conns[0]._server.send(conns[0].sid, "q1")
-        await conns[0]._server.send(conns[0].sid, "q2")
+        assert conns[0].send_nowait("q1")
+        assert conns[0].send_nowait("q2")
         await trio.sleep(0.01)
         assert peer.hold_next is None  # the transport took q1, q2 and waits in the first write
         await peer.say("4reply")

@@ -372,8 +372,8 @@ async def run_scenario(plan: Plan) -> None:
     app = watched_app(trio_engineio.ASGIApp(server), server, probe)
     log = ClientLog()
     async with server:
-        assert server._nursery is not None
-        idle_tasks = len(server._nursery.child_tasks)
+        assert server._host.nursery is not None
+        idle_tasks = len(server._host.nursery.child_tasks)
         async with open_websocket(app, URL) as ws:
             await run_client(ws, plan, server, probe, log)
         with trio.fail_after(10):
@@ -381,7 +381,7 @@ async def run_scenario(plan: Plan) -> None:
                 await trio.sleep(0.01)
         stats = server.statistics()
         assert (stats.sessions, stats.running_sessions, stats.handler_errors) == (0, 0, 0), stats
-        assert len(server._nursery.child_tasks) == idle_tasks, "a session task is left"
+        assert len(server._host.nursery.child_tasks) == idle_tasks, "a session task is left"
     check(plan, probe, log, stats)
 
 

@@ -66,8 +66,10 @@ class ASGIApp:
         self.engineio_path = None if engineio_path is None else "/" + engineio_path.strip("/")
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
-        self._polling = PollingHandler(server)
-        self._websocket = WebSocketHandler(server)
+        host = server._host
+        self._polling = PollingHandler(server, host)
+        self._websocket = WebSocketHandler(server, host)
+        self._host = host
         install_hypercorn_containments()
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend) -> None:
@@ -116,13 +118,13 @@ class ASGIApp:
             if (await receive())["type"] == "websocket.connect":
                 await self._websocket.refuse(scope, send, rejected, headers)
             return
-        options = server._options
+        options = server.options
         ended = False
         with trio.move_on_after(options.ping_timeout):
             ended = await discard_body(receive, options.max_http_buffer_size)
         if ended:
             await after_body_read()  # before an answer that turns keep-alive off
-        await refuse_http(server, scope, receive, send, rejected, headers)
+        await refuse_http(self._host, scope, receive, send, rejected, headers)
 
     # ---------------------------------------------------------------- lifespan
     async def _lifespan(self, receive: ASGIReceive, send: ASGISend) -> None:
@@ -161,8 +163,8 @@ class ASGIApp:
             try:
                 origin = check_origin(
                     scope,
-                    server._options.cors_allowed_origins,
-                    trust_forwarded=server._options.trust_forwarded_headers,
+                    server.options.cors_allowed_origins,
+                    trust_forwarded=server.options.trust_forwarded_headers,
                 )
             except OriginRefused as refused:
                 if refused.malformed:
@@ -170,7 +172,7 @@ class ASGIApp:
                 raise RequestRejected(
                     ErrorCode.FORBIDDEN, str(refused), message="Not an accepted origin"
                 ) from None
-            credentials = server._options.cors_credentials
+            credentials = server.options.cors_credentials
             extra = cors_headers(origin, credentials=credentials)
             if not is_websocket and scope["method"] == "OPTIONS":
                 headers = [*POLLING_HEADERS, *preflight_headers(scope, origin, credentials=credentials)]
@@ -178,7 +180,7 @@ class ASGIApp:
                 return None
             query = parse_query(bytes(scope.get("query_string", b"")), transports=server.transports)
             # While shutting down, requests of existing sessions still collect their CLOSE.
-            if server._nursery is None or (query.sid is None and not server.is_running):
+            if self._host.nursery is None or (query.sid is None and not server.is_running):
                 raise RequestRejected(
                     ErrorCode.BAD_REQUEST, "server not running", message="Server not running", status=503
                 )
@@ -213,7 +215,7 @@ class ASGIApp:
             if is_websocket:
                 await self._websocket.refuse(scope, send, rejected, extra)
             else:
-                await refuse_http(server, scope, receive, send, rejected, extra)
+                await refuse_http(self._host, scope, receive, send, rejected, extra)
         return None
 
     # ------------------------------------------------------------ static files

@@ -22,6 +22,7 @@ from .hypercorn_adapter import request_channel, send_or_drain
 from .options import cookie_value_ok
 
 if TYPE_CHECKING:
+    from .host import SessionHost
     from .server import Server
     from .session import Session
 
@@ -45,8 +46,9 @@ class ClientGone(Exception):
 class PollingHandler:
     """Answers the polling requests of one server."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, host: SessionHost) -> None:
         self.server = server
+        self.host = host
 
     # ---------------------------------------------------------------- handshake
     async def handshake(
@@ -64,7 +66,7 @@ class PollingHandler:
         if refusal is not None:
             await _send_unauthorized(server, send, refusal, extra_headers)
             return
-        open_packet = Packet(PacketType.OPEN, server._open_packet_data(conn))
+        open_packet = Packet(PacketType.OPEN, self.host.open_packet_data(conn.core))
         headers = list(extra_headers)
         headers.extend(cookie_header(server, conn.sid))
         await self._send_payload(scope, send, encode_payload([open_packet]), headers)
@@ -150,7 +152,7 @@ class PollingHandler:
                 CloseReason.TRANSPORT_ERROR, "binary POST bodies are not Engine.IO v4"
             )
             raise RequestRejected(ErrorCode.BAD_REQUEST, "application/octet-stream body")
-        options = self.server._options
+        options = self.server.options
         limit = options.max_http_buffer_size
         try:
             taken = _already_received(receive)
@@ -181,7 +183,7 @@ class PollingHandler:
     async def _send_payload(
         self, scope: MutableMapping[str, Any], send: ASGISend, body: bytes, headers: Headers
     ) -> None:
-        options = self.server._options
+        options = self.server.options
         all_headers = [*POLLING_HEADERS, *headers]
         if options.http_compression and len(body) >= options.compression_threshold:
             encoding = choose_encoding(header_value(scope, b"accept-encoding"))
@@ -286,7 +288,7 @@ async def _cancel(scope: trio.CancelScope) -> None:
 
 
 async def refuse_http(
-    server: Server,
+    host: SessionHost,
     scope: MutableMapping[str, Any],
     receive: ASGIReceive,
     send: ASGISend,
@@ -301,8 +303,8 @@ async def refuse_http(
     The refusal was decided (and any session closed) before; only the dead client
     misses the rest of the answer, so that stays here instead of escaping the app.
     """
-    server._rejected += 1
-    server.logger.info(
+    host.rejected += 1
+    host.logger.info(
         "refused %s %s: %s (HTTP %d)", scope.get("method"), scope.get("path"), rejected, rejected.status
     )
     answer = partial(
@@ -313,8 +315,8 @@ async def refuse_http(
         [*POLLING_HEADERS, *headers],
         content_type=b"application/json",
     )
-    if not await send_or_drain(answer, receive, drain_for=server._options.ping_timeout):
-        server.logger.debug(
+    if not await send_or_drain(answer, receive, drain_for=host.options.ping_timeout):
+        host.logger.debug(
             "client closed while its HTTP %d was sent; the rest of it is dropped", rejected.status
         )
 
@@ -380,7 +382,7 @@ _COOKIE_ATTRIBUTES = {
 
 
 def cookie_header(server: Server, sid: str) -> Headers:
-    options = server._options.cookie
+    options = server.options.cookie
     if options is None:
         return []
     parts = [f"{options['name']}={sid}"]
@@ -405,7 +407,7 @@ def cookie_header(server: Server, sid: str) -> Headers:
 
 def unauthorized_body(server: Server, message: Any) -> bytes:
     """The 401 body python-engineio sends when the connect handler refuses: ``{"message": ...}``."""
-    return server._options.json.dumps({"message": message}).encode("utf-8")
+    return server.options.json.dumps({"message": message}).encode("utf-8")
 
 
 async def _send_unauthorized(server: Server, send: ASGISend, message: Any, headers: Headers) -> None:

@@ -16,17 +16,17 @@ import trio
 
 from .._callables import call_maybe_async, positional_arity
 from .._exceptions import ConnectionClosed
-from .._json import JSONModule, to_message
+from .._json import JSONModule
 from ..bus import Bus, BusStatistics
 from ..bus.link import BusLink, RateLimit
 from ..bus.messages import BusBroadcast, BusDisconnect, BusMessage, BusRelay, BusSend, node_of
-from ..protocol.handshake import HandshakeTemplate
 from ..protocol.query import MAX_SID_LENGTH, ErrorCode, RequestRejected
 from ..protocol.reasons import CloseInfo, CloseReason
 from ..protocol.server_session import ServerSession
 from .connection import Connection
 from .heartbeats import HeartbeatScheduler
 from .hooks import AllowRequestHook, GenerateIdHook, HeadersHook, ServerHooks
+from .host import SessionHost
 from .options import OriginPolicy, ServerOptions
 from .session import LIFECYCLE_EVENTS, Session
 
@@ -223,6 +223,7 @@ class Server:
                 self.logger.setLevel(logging.INFO)
                 if not self.logger.handlers:
                     self.logger.addHandler(logging.StreamHandler())
+        self._host = SessionHost(self._options, self.logger)
         self._handler = handler
         self.hooks = ServerHooks(
             logger=self.logger,
@@ -232,22 +233,15 @@ class Server:
             headers=headers,
             generate_id=generate_id,
         )
-        self._lifecycle_handlers: dict[str, Callable[..., Any]] = {}
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._sessions: dict[str, Session] = {}
         self._running: set[Session] = set()
-        self._nursery: trio.Nursery | None = None
         self._limiter = trio.CapacityLimiter(self._options.max_concurrent_handlers)
-        self._handshake_templates: dict[tuple[str, ...], HandshakeTemplate] = {}
         self._opened = 0
-        self._closed_reasons: Counter[str] = Counter()
-        self._handler_errors = 0
-        self._rejected = 0
         self._connection_errors = 0
         self._all_finished = trio.Event()
         self._all_finished.set()
         self._stopping = False
-        self._heartbeats = HeartbeatScheduler()
         self._heartbeat_scope = trio.CancelScope()
 
     # --------------------------------------------------------------- options
@@ -309,7 +303,7 @@ class Server:
 
         def register(function: HandlerT) -> HandlerT:
             if event in LIFECYCLE_EVENTS:
-                self._lifecycle_handlers[event] = function
+                self._host.lifecycle_handlers[event] = function
             elif event == "disconnect" and positional_arity(function) == 1:
                 # python-engineio < 4.11 style: disconnect(sid), no reason.
                 self._handlers[event] = lambda sid, reason: function(sid)
@@ -336,8 +330,7 @@ class Server:
             except ConnectionRefusedError:
                 raise
             except Exception:
-                self._handler_errors += 1
-                self.logger.exception("%s handler failed for session %s", event, args[0] if args else "?")
+                self._host.handler_failed(f"{event} handler", args[0] if args else "?")
                 return "Unauthorized" if fail_closed else None
 
     async def _dispatch_messages(self, conn: Connection) -> None:
@@ -349,9 +342,9 @@ class Server:
     async def __aenter__(self) -> Server:
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
-        self._nursery = nursery
+        self._host.nursery = nursery
         self._stopping = False
-        self._heartbeats = HeartbeatScheduler()
+        self._host.heartbeats = HeartbeatScheduler()
         self._heartbeat_scope = trio.CancelScope()
         nursery.start_soon(self._run_heartbeats)
         if self._bus is not None:
@@ -361,14 +354,14 @@ class Server:
                 await nursery.start(self._link.run)
             except BaseException as exc:
                 self._heartbeat_scope.cancel()
-                self._nursery = None
+                self._host.nursery = None
                 await self._nursery_manager.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
         return self
 
     async def _run_heartbeats(self) -> None:
         with self._heartbeat_scope:
-            await self._heartbeats.run()
+            await self._host.heartbeats.run()
 
     async def __aexit__(
         self,
@@ -381,7 +374,7 @@ class Server:
                 await self.shutdown()
         finally:
             self._heartbeat_scope.cancel()
-            self._nursery = None
+            self._host.nursery = None
             result = await self._nursery_manager.__aexit__(exc_type, exc, tb)
         return result
 
@@ -405,7 +398,7 @@ class Server:
     @property
     def is_running(self) -> bool:
         """True while the server nursery is open and not shutting down."""
-        return self._nursery is not None and not self._stopping
+        return self._host.nursery is not None and not self._stopping
 
     async def shutdown(self) -> None:
         """Close every session ("server shutdown") and wait for their tasks.
@@ -428,14 +421,6 @@ class Server:
             await self._link.aclose()
 
     # ------------------------------------------------------------- sessions
-    def _open_packet_data(self, conn: Session) -> str:
-        """The OPEN packet's JSON: every session of this server announces the same but its sid."""
-        core = conn.core
-        template = self._handshake_templates.get(core.upgrades)
-        if template is None:
-            template = self._handshake_templates[core.upgrades] = HandshakeTemplate(core.handshake)
-        return template.encode(core.sid)
-
     def _new_sid(self) -> str:
         while True:
             sid = self._sid_prefix + secrets.token_urlsafe(15)
@@ -470,14 +455,14 @@ class Server:
             upgrade_timeout=options.upgrade_timeout,
             upgrades=options.upgrades,
         )
-        return Session(self, core, scope=scope)
+        return Session(self._host, core, scope=scope, on_finished=self._session_finished)
 
     async def _open_session(self, conn: Session) -> Any:
         """Run the connect handler; start the session unless it refused.
 
         Returns ``None`` when accepted, otherwise the JSON-able rejection message.
         """
-        if self._nursery is None or self._stopping:
+        if self._host.nursery is None or self._stopping:
             raise _not_running()
         self._sessions[conn.sid] = conn
         try:
@@ -486,7 +471,7 @@ class Server:
                 self.logger.info("connect handler refused session %s", conn.sid)
                 self._sessions.pop(conn.sid, None)
                 return "Unauthorized" if result is False else result
-            if self._nursery is None or self._stopping:
+            if self._host.nursery is None or self._stopping:
                 self._sessions.pop(conn.sid, None)
                 raise _not_running()
             self._opened += 1
@@ -494,7 +479,7 @@ class Server:
                 self._all_finished = trio.Event()
             self._running.add(conn)
             handler = self._handler or self._dispatch_messages
-            self._nursery.start_soon(conn.run, handler)
+            self._host.nursery.start_soon(conn.run, handler)
             conn.reschedule_heartbeat()
             self.logger.info("session %s opened (%s)", conn.sid, conn.transport)
             return None
@@ -517,15 +502,6 @@ class Server:
             self.logger.warning("connect handler for session %s timed out", conn.sid)
         return result
 
-    def _session_closed(self, conn: Session, info: CloseInfo) -> None:
-        """Called once when a session gets its close reason."""
-        self._closed_reasons[info.reason.value] += 1
-
-    def _watch_stuck_reply(self, conn: Session) -> None:
-        """A session closed while its handler writes a reply: see ``_finish_if_reply_stuck``."""
-        if self._nursery is not None:
-            self._nursery.start_soon(conn.finish_if_reply_stuck)
-
     async def _session_finished(self, conn: Session) -> None:
         """Called once by a session's task when it is done; fires ``disconnect``."""
         if self._sessions.get(conn.sid) is conn:
@@ -535,14 +511,6 @@ class Server:
             await self._finish_disconnect(conn, DisconnectReason.from_info(info))
         else:
             self._forget(conn)
-
-    async def _call_lifecycle(self, handler: Callable[..., Any], event: str, sid: str, *args: Any) -> None:
-        """Call one lifecycle handler, containing its exceptions."""
-        try:
-            await call_maybe_async(handler, *args)
-        except Exception:
-            self._handler_errors += 1
-            self.logger.exception("%s handler failed for session %s", event, sid)
 
     async def _finish_disconnect(self, conn: Session, reason: str) -> None:
         # Shielded (and bounded): the disconnect handler runs once even when the
@@ -558,9 +526,6 @@ class Server:
         self._running.discard(conn)
         if not self._running:
             self._all_finished.set()
-
-    def _encode_message(self, data: Any) -> str | bytes:
-        return to_message(data, self._options.json)
 
     # -------------------------------------------------- python-engineio API
     def connection(self, sid: str) -> Connection:
@@ -588,7 +553,7 @@ class Server:
         if conn is None:
             if self._remote(sid):
                 assert self._link is not None
-                self._link.publish(BusSend(sid, self._encode_message(data)))
+                self._link.publish(BusSend(sid, self._host.encode_message(data)))
             else:
                 self.logger.warning("cannot send to session %.40r: unknown session", sid)
             await trio.lowlevel.checkpoint()
@@ -631,7 +596,7 @@ class Server:
         :class:`~trio_engineio.Bus`). ``ValueError`` for a message over the bus's
         ``max_message_size``.
         """
-        message = self._encode_message(data)
+        message = self._host.encode_message(data)
         excluded = frozenset([exclude] if isinstance(exclude, str) else exclude or ())
         if self._link is not None:
             self._link.publish(BusBroadcast(message, excluded))
@@ -776,9 +741,9 @@ class Server:
             buffered_bytes=buffered_bytes,
             running_sessions=len(self._running),
             sessions_opened=self._opened,
-            sessions_closed=dict(self._closed_reasons),
-            handler_errors=self._handler_errors,
-            requests_rejected=self._rejected,
+            sessions_closed=dict(self._host.closed_reasons),
+            handler_errors=self._host.handler_errors,
+            requests_rejected=self._host.rejected,
             connection_errors=self._connection_errors,
             misrouted_requests=self._misrouted,
             undeliverable=self._undeliverable,

@@ -18,7 +18,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -36,10 +36,8 @@ from ..protocol.reasons import CloseInfo, CloseReason
 from ..protocol.server_session import ServerSession
 from .connection import Connection, SessionStatistics
 from .environ import build_environ
+from .host import SessionHost
 from .socket_lease import SocketLease
-
-if TYPE_CHECKING:
-    from .server import Server
 
 __all__ = ["LIFECYCLE_EVENTS", "Session", "SessionStatistics"]
 
@@ -82,13 +80,14 @@ class Session(Connection):
         "_data",
         "_environ",
         "_finished",
+        "_host",
         "_incoming",
         "_lifecycle_handlers",
+        "_on_finished",
         "_post_scope",
         "_probe_reader",
         "_receivers",
         "_sends_without_yield",
-        "_server",
         "booked_deadline",
         "booking",
         "changed",
@@ -104,8 +103,17 @@ class Session(Connection):
         "transport_scope",
     )
 
-    def __init__(self, server: Server, core: ServerSession, *, scope: Mapping[str, Any]) -> None:
-        self._server = server
+    def __init__(
+        self,
+        host: SessionHost,
+        core: ServerSession,
+        *,
+        scope: Mapping[str, Any],
+        on_finished: Callable[[Session], Awaitable[None]],
+    ) -> None:
+        self._host = host
+        # Called once when the session is done (the server forgets it, fires disconnect).
+        self._on_finished = on_finished
         self.core = core
         #: The ASGI scope of the request that opened the session.
         self.scope = scope
@@ -201,8 +209,8 @@ class Session(Connection):
         return self.core.last_pong_at
 
     async def send(self, data: str | bytes | dict[str, Any] | list[Any]) -> None:
-        message = data if type(data) is str else self._server._encode_message(data)
-        options = self._server._options
+        message = data if type(data) is str else self._host.encode_message(data)
+        options = self._host.options
         core = self.core
         if core.closed:
             await trio.lowlevel.checkpoint()
@@ -229,8 +237,8 @@ class Session(Connection):
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     def send_nowait(self, data: str | bytes | dict[str, Any] | list[Any]) -> bool:
-        message = data if type(data) is str else self._server._encode_message(data)
-        options = self._server._options
+        message = data if type(data) is str else self._host.encode_message(data)
+        options = self._host.options
         core = self.core
         if (
             core.closed
@@ -298,7 +306,7 @@ class Session(Connection):
         # An earlier booking (the previous hand-over) rebooks this one when it fires:
         # a busy session books about once per delay, not once per message.
         if handover is not None and self.booked_deadline > handover:
-            self._server._heartbeats.schedule(self, handover)
+            self._host.heartbeats.schedule(self, handover)
 
     def attach_websocket(self, lease: SocketLease) -> None:
         """A websocket now carries the session, shared as ``lease`` says; receivers may read it."""
@@ -376,21 +384,21 @@ class Session(Connection):
     # ------------------------------------------------------------- internals
     def wants(self, event: str) -> bool:
         own = self._lifecycle_handlers
-        return (own is not None and event in own) or event in self._server._lifecycle_handlers
+        return (own is not None and event in own) or event in self._host.lifecycle_handlers
 
     async def emit(self, event: str, *args: Any) -> None:
         """Fire a lifecycle event: the server's handler (with sid), then this session's."""
-        server = self._server
-        handler = server._lifecycle_handlers.get(event)
+        host = self._host
+        handler = host.lifecycle_handlers.get(event)
         if handler is not None:
-            await server._call_lifecycle(handler, event, self.sid, self.sid, *args)
+            await host.call_lifecycle(handler, event, self.sid, self.sid, *args)
         own = self._lifecycle_handlers
         handler = own.get(event) if own is not None else None
         if handler is not None:
-            await server._call_lifecycle(handler, event, self.sid, *args)
+            await host.call_lifecycle(handler, event, self.sid, *args)
 
     def _has_lifecycle_handlers(self) -> bool:
-        return self._lifecycle_handlers is not None or bool(self._server._lifecycle_handlers)
+        return self._lifecycle_handlers is not None or bool(self._host.lifecycle_handlers)
 
     async def after_flush(self, packets: list[Packet]) -> None:
         """Fire packet_sent/flush/drain after a batch went to the transport."""
@@ -466,7 +474,7 @@ class Session(Connection):
         if self.probe_scope is not None:
             self.probe_scope.cancel()
         closed_at = self._closed_at = trio.current_time()
-        heartbeats = self._server._heartbeats
+        heartbeats = self._host.heartbeats
         if self.handler_done:
             heartbeats.drop(self)
         else:
@@ -474,12 +482,13 @@ class Session(Connection):
             # cheaper than a deadline on its cancel scope, and gone if it returns in time.
             heartbeats.schedule(self, closed_at + HANDLER_CLOSE_GRACE)
         if lease is not None and lease.replying:
-            self._server._watch_stuck_reply(self)
+            # Its disconnect must not wait for that write: see finish_if_reply_stuck.
+            self._host.start_soon(self.finish_if_reply_stuck)
         if self.transport_scope is not None:
             self.transport_scope.deadline = min(self.transport_scope.deadline, self.flush_deadline())
         self.close_applied = True
         self.notify()
-        self._server._session_closed(self, info)
+        self._host.session_closed(info)
 
     def handle_events(self, events: list[Event]) -> list[Message]:
         """Apply non-message events; return the messages to deliver, in order."""
@@ -498,7 +507,7 @@ class Session(Connection):
     def queue_full(self) -> bool:
         """True when the handler's queue holds ``max_queued_incoming`` messages."""
         incoming = self._incoming
-        return incoming is not None and len(incoming) >= self._server._options.max_queued_incoming
+        return incoming is not None and len(incoming) >= self._host.options.max_queued_incoming
 
     def queue_received(self, message: Message) -> None:
         """Queue a message read by a pulling task or the transport's backstop (room was checked)."""
@@ -545,20 +554,19 @@ class Session(Connection):
                 try:
                     await handler(self)
                 except ConnectionClosed:
-                    self._server.logger.debug("handler of session %s ended by the close", self.sid)
+                    self._host.logger.debug("handler of session %s ended by the close", self.sid)
                 except trio.Cancelled:
                     # Only the server nursery's cancellation reaches an open session's handler.
                     if not self.core.closed:
                         self.close(CloseReason.SERVER_SHUTDOWN, "server nursery cancelled")
                     raise
                 except Exception:
-                    self._server._handler_errors += 1
-                    self._server.logger.exception("handler failed for session %s", self.sid)
+                    self._host.handler_failed("handler", self.sid)
                 finally:
                     self.handler_done = True
                     self._incoming = None
                     if self.close_applied:
-                        self._server._heartbeats.drop(self)  # the close grace is not needed
+                        self._host.heartbeats.drop(self)  # the close grace is not needed
                     self.notify()
                     if not self.core.closed:
                         self.close(CloseReason.SERVER_DISCONNECT, "handler returned")
@@ -575,7 +583,7 @@ class Session(Connection):
         """Leave the registry and fire ``disconnect``: once, from whichever path comes first."""
         if not self._finished:
             self._finished = True
-            await self._server._session_finished(self)
+            await self._on_finished(self)
 
     async def finish_if_reply_stuck(self) -> None:
         """Finish the session although its handler is still inside a direct reply.
@@ -624,7 +632,7 @@ class Session(Connection):
             handover = self.lease.pending_handover(trio.current_time() if now is None else now)
             if handover is not None and handover < deadline:
                 deadline = handover
-        self._server._heartbeats.schedule(self, deadline)
+        self._host.heartbeats.schedule(self, deadline)
 
     def probe_reading(self, channel: trio.MemoryReceiveChannel[Any] | None) -> None:
         """The probing websocket's task waits for its next frame (on ``channel``, if known)."""
@@ -676,7 +684,7 @@ class Session(Connection):
                 if now >= grace_over:
                     self.handler_scope.cancel()  # its close grace is over
                 else:  # an earlier booking (e.g. a PONG deadline) came first
-                    self._server._heartbeats.schedule(self, grace_over)
+                    self._host.heartbeats.schedule(self, grace_over)
             return
         had_outgoing = core.has_outgoing()
         events = core.handle_timeout(now)

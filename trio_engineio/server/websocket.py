@@ -11,6 +11,7 @@ the socket goes away, and the socket is always closed explicitly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from .session import PULL_HANDOVER_DELAY
 from .socket_lease import SocketLease
 
 if TYPE_CHECKING:
+    from .host import SessionHost
     from .server import Server
     from .session import Session
 
@@ -182,8 +184,9 @@ class _Socket:
 class WebSocketHandler:
     """Answers the websocket requests of one server."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, host: SessionHost) -> None:
         self.server = server
+        self.host = host
 
     async def handle(
         self,
@@ -195,7 +198,7 @@ class WebSocketHandler:
     ) -> None:
         """Run one websocket request to its end (refusing it, for an unknown sid or a refused upgrade)."""
         server = self.server
-        socket = _Socket(receive, send, server._options.max_http_buffer_size)
+        socket = _Socket(receive, send, server.options.max_http_buffer_size)
         try:
             if query.sid is None:
                 conn = await server._create_session(transport="websocket", scope=scope)
@@ -220,9 +223,9 @@ class WebSocketHandler:
                 await reject_websocket(scope, send, 401, unauthorized_body(server, refusal), extra_headers)
                 return
             headers = [*extra_headers, *cookie_header(server, conn.sid)]
-            if not await _accept(conn, send, headers, scope):
+            if not await _accept(conn, send, headers, scope, self.host.logger):
                 return
-            open_packet = Packet(PacketType.OPEN, server._open_packet_data(conn))
+            open_packet = Packet(PacketType.OPEN, self.host.open_packet_data(conn.core))
             try:
                 await socket.send_packet(open_packet)
                 await self._run_session_socket(conn, socket)
@@ -231,7 +234,7 @@ class WebSocketHandler:
             return
         conn.reschedule_heartbeat()
         try:
-            if not await _accept(conn, send, list(extra_headers), scope):
+            if not await _accept(conn, send, list(extra_headers), scope, self.host.logger):
                 return
             if not await self._probe(conn, socket):
                 return
@@ -249,7 +252,7 @@ class WebSocketHandler:
         self, scope: MutableMapping[str, Any], send: ASGISend, rejected: RequestRejected, headers: Headers
     ) -> None:
         """Refuse a websocket before accepting it, with one log line."""
-        self.server._rejected += 1
+        self.host.rejected += 1
         self.server.logger.info(
             "refused websocket %s: %s (HTTP %d)", scope.get("path"), rejected, rejected.status
         )
@@ -268,7 +271,7 @@ class WebSocketHandler:
         The session is not touched: clients see a close with a reason, not a
         failed handshake.
         """
-        self.server._rejected += 1
+        self.host.rejected += 1
         self.server.logger.info("closed a second websocket for session %s: %s", conn.sid, reason)
         try:
             await socket.send({"type": "websocket.accept", "headers": list(headers)})
@@ -340,7 +343,7 @@ class WebSocketHandler:
                 interrupt=channel.close,
                 handover_delay=PULL_HANDOVER_DELAY,
             )
-            if self.server._options.direct_replies and socket.sends_shielded:
+            if self.server.options.direct_replies and socket.sends_shielded:
                 lease.allow_replies(partial(self._write_direct, conn, socket, lease))
         else:
             lease = SocketLease()
@@ -559,7 +562,9 @@ def _apply(conn: Session, event: Event | None) -> None:
         conn.after_close()
 
 
-async def _accept(conn: Session, send: ASGISend, headers: Headers, scope: MutableMapping[str, Any]) -> bool:
+async def _accept(
+    conn: Session, send: ASGISend, headers: Headers, scope: MutableMapping[str, Any], logger: logging.Logger
+) -> bool:
     """Accept the websocket; False (and the session closed or left alone) if the server can't.
 
     A failed accept (``hypercorn_adapter.accept_websocket``) ends the request,
@@ -568,7 +573,7 @@ async def _accept(conn: Session, send: ASGISend, headers: Headers, scope: Mutabl
     """
     exc = await accept_websocket(send, headers)
     if exc is not None:
-        conn._server.logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
+        logger.info("websocket accept failed for session %s: %r", conn.sid, exc)
         if conn.transport == "websocket" and not conn.core.upgrading:
             conn.close(CloseReason.TRANSPORT_ERROR, "websocket accept failed")
         rejected = RequestRejected(ErrorCode.BAD_REQUEST, "websocket accept failed")

@@ -15,14 +15,6 @@ from trio_engineio.server.heartbeats import SLOT
 from trio_engineio.testing import TestWebSocket, WebSocketClosed, WebSocketRejected, open_websocket
 
 
-async def assert_closed(eng: Engine, sid: str, reason: str, description: str | None = None) -> None:
-    got = await eng.rec.wait_disconnect(sid)
-    assert got == reason, (got, got.description)
-    if description is not None:
-        assert got.description == description, got.description
-    await eng.wait_gone(sid)
-
-
 async def ws_sid(ws: TestWebSocket) -> str:
     return str(parse_open(await ws.receive())["sid"])
 
@@ -32,7 +24,7 @@ async def ws_sid(ws: TestWebSocket) -> str:
 
 def heartbeats(server: trio_engineio.Server) -> int:
     """How many live heartbeat bookings the server holds (at most one per session)."""
-    return sum(len(members) for members in server._heartbeats._slots.values())
+    return sum(len(members) for members in server._host.heartbeats._slots.values())
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
@@ -90,7 +82,7 @@ async def test_d2_no_pong_closes_with_ping_timeout_on_time(
                 assert await ws.receive() == "2"
                 _code, frames = await ws_close_code(ws)
                 assert frames == ["1"]
-        await assert_closed(eng, sid, "ping timeout")
+        await eng.assert_closed(sid, "ping timeout")
         assert eng.rec.reasons(sid)[0].description == ""
         assert eng.server.statistics().sessions_closed["ping timeout"] == 1
 
@@ -186,7 +178,7 @@ async def test_e1_invalid_text_frame_closes_at_once_with_parse_error(
             assert trio.current_time() == start
             assert code == 1002
             assert frames in ([], ["1"])
-        await assert_closed(eng, sid, "parse error")
+        await eng.assert_closed(sid, "parse error")
         assert eng.rec.of(sid) == ["before"]
 
 
@@ -203,7 +195,7 @@ async def test_e2_frame_over_max_payload_closes_1009(
             code, frames = await ws_close_code(ws)
             assert code == 1009
             assert frames in ([], ["1"])
-        await assert_closed(eng, sid, "transport error", "payload too large")
+        await eng.assert_closed(sid, "transport error", "payload too large")
 
 
 async def start_probe(eng: Engine, sid: str, ws: TestWebSocket) -> None:
@@ -288,7 +280,7 @@ async def test_e4_second_upgrade_packet_after_the_upgrade_is_a_transport_error(
             await ws.send("5")
             _code, frames = await ws_close_code(ws)
             assert frames == ["1"]
-        await assert_closed(eng, sid, "transport error", "unexpected UPGRADE packet from client")
+        await eng.assert_closed(sid, "transport error", "unexpected UPGRADE packet from client")
 
 
 async def second_websocket_close(eng: Any, sid: str) -> tuple[int, str]:
@@ -315,7 +307,7 @@ async def test_e5_second_websocket_with_the_same_sid_is_closed_1008_session_unto
             assert eng.server.transport(sid) == "websocket"
             await ws.send("1")
             await ws_close_code(ws)
-        await assert_closed(eng, sid, "client disconnect")
+        await eng.assert_closed(sid, "client disconnect")
 
 
 async def test_e6_upgrade_with_unknown_sid_or_upgrades_disabled_rejected_before_accept(
@@ -414,4 +406,4 @@ async def test_e9_closed_socket_during_accept_is_quiet(autojump_clock: trio.abc.
         )
         assert sent[0]["type"] == "websocket.accept"
         sid = parse_open(sent[1]["text"])["sid"]
-        await assert_closed(eng, sid, "transport close")
+        await eng.assert_closed(sid, "transport close")
