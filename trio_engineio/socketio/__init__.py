@@ -12,7 +12,7 @@ from .asgi import ASGIApp
 from .client import Client
 from .exceptions import ConnectionRefusedError, DisconnectedError, SocketIOError, TimeoutError
 from .namespace import Namespace
-from .server import Server
+from .server import NamespaceFilter, Server
 
 __all__ = [
     "ASGIApp",
@@ -20,6 +20,7 @@ __all__ = [
     "ConnectionRefusedError",
     "DisconnectedError",
     "Namespace",
+    "NamespaceFilter",
     "Server",
     "SocketIOError",
     "TimeoutError",

@@ -59,7 +59,7 @@ class Server(HandlerRegistry):
     namespace name first: ``connect(namespace, sid, environ, auth)``,
     ``event(namespace, sid, *args)``, ``"*"`` as ``(event, namespace, sid,
     *args)``. ``namespaces`` accepts more (python-socketio's option):
-    ``"*"`` accepts any namespace, or a list of :data:`NamespaceFilter` (names,
+    ``"*"`` accepts any namespace, or a list of :data:`~trio_engineio.socketio.NamespaceFilter` (names,
     patterns, or callables ``(namespace, auth)`` like socket.io's
     ``io.of((name, auth, next) => ...)``). A namespace's own handlers come first,
     then its :class:`Namespace` class, then the first matching pattern's, then
