@@ -22,7 +22,8 @@ __all__ = ["AllowRequestHook", "GenerateIdHook", "HeadersHook", "ServerHooks"]
 #: ``allow_request(scope)`` -> ``True`` to accept; ``False`` or a message string to refuse.
 AllowRequestHook = Callable[[Mapping[str, Any]], Any]
 #: ``headers(scope, headers)`` -> mutate the ``[(name, value), ...]`` list or return a new one.
-HeadersHook = Callable[[Mapping[str, Any], list[tuple[str, str]]], Any]
+#: Names and values may be ``str`` or, as in ASGI, ``bytes`` (latin-1).
+HeadersHook = Callable[[Mapping[str, Any], list[tuple[str | bytes, str | bytes]]], Any]
 #: ``generate_id(scope)`` -> a new, unique session id.
 GenerateIdHook = Callable[[Mapping[str, Any]], Any]
 
@@ -68,7 +69,7 @@ class ServerHooks:
 
     async def response_headers(self, scope: Mapping[str, Any], *, initial: bool) -> Headers:
         """Headers the ``initial_headers`` (handshake only) and ``headers`` hooks add."""
-        collected: list[tuple[str, str]] = []
+        collected: list[tuple[str | bytes, str | bytes]] = []
         for hook in (self.initial_headers if initial else None, self.headers):
             if hook is None:
                 continue
@@ -79,7 +80,14 @@ class ServerHooks:
                 continue
             if returned is not None:
                 collected = list(returned)
-        return [_header(name, value) for name, value in collected if _valid_header(name, value, self.logger)]
+        headers: Headers = []
+        for name, value in collected:
+            header = _header(name, value)
+            if header is None:
+                self.logger.error("headers hook produced an invalid header %.60r: left out", (name, value))
+            else:
+                headers.append(header)
+        return headers
 
     async def new_sid(self, scope: Mapping[str, Any], taken: Mapping[str, Any]) -> str | None:
         """A session id from ``generate_id``; ``None`` means "use the default generator".
@@ -104,7 +112,13 @@ class ServerHooks:
         return sid
 
 
-def _valid_header(name: Any, value: Any, logger: logging.Logger) -> bool:
+def _header(name: object, value: object) -> tuple[bytes, bytes] | None:
+    """One hook header as ASGI bytes (name lower-cased), ``None`` if it is not a valid header.
+
+    ``str`` and ``bytes`` are both taken: bytes as latin-1, as ASGI servers do.
+    """
+    name = name.decode("latin-1") if isinstance(name, bytes) else name
+    value = value.decode("latin-1") if isinstance(value, bytes) else value
     if (
         isinstance(name, str)
         and isinstance(value, str)
@@ -113,10 +127,5 @@ def _valid_header(name: Any, value: Any, logger: logging.Logger) -> bool:
         and not any(c in name for c in ":\r\n\x00 ")
         and not any(c in value for c in "\r\n\x00")
     ):
-        return True
-    logger.error("headers hook produced an invalid header %.60r: left out", (name, value))
-    return False
-
-
-def _header(name: str, value: str) -> tuple[bytes, bytes]:
-    return (name.lower().encode("ascii"), value.encode("latin-1", errors="replace"))
+        return (name.lower().encode("ascii"), value.encode("latin-1", errors="replace"))
+    return None

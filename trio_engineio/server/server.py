@@ -124,7 +124,7 @@ class Server:
     Write the application in either style (both run on the same machinery):
 
     * trio style: ``Server(handler=handler)`` where ``async def handler(conn)``
-      runs in the session's own nursery and talks through the
+      runs as the session's one task (in the server-wide nursery) and talks through the
       :class:`Connection` (``async for message in conn``, ``await conn.send()``).
       The session ends when the handler returns.
     * python-engineio style: ``@server.on("connect")`` ``(sid, environ)``,

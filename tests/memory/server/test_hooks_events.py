@@ -99,6 +99,32 @@ async def test_initial_headers_and_headers_hooks(autojump_clock: trio.abc.Clock)
             assert accept[b"strict-transport-security"] == b"max-age=60"
 
 
+async def test_headers_hooks_take_asgi_style_bytes_pairs(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def initial_headers(scope: Mapping[str, Any], headers: list[tuple[str | bytes, str | bytes]]) -> None:
+        headers.append((b"Set-Cookie", b"lb=node1; Path=/"))
+
+    def every_request(scope: Mapping[str, Any], headers: list[tuple[str | bytes, str | bytes]]) -> None:
+        headers.extend([(b"x-frame-options", "DENY"), ("X-Latin", b"caf\xe9"), (b"x-bad", b"a\r\nb")])
+
+    server = trio_engineio.Server(handler=echo, initial_headers=initial_headers, headers=every_request)
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        first = await http.get(POLLING)
+        assert first.headers["set-cookie"] == "lb=node1; Path=/"
+        assert first.headers["x-frame-options"] == "DENY"
+        assert first.headers.raw.count((b"x-latin", b"caf\xe9")) == 1, "bytes go out as they came"
+        assert "x-bad" not in first.headers
+        async with open_websocket(app, WEBSOCKET) as ws:
+            accept = dict(ws.accept_headers)
+            assert accept[b"set-cookie"] == b"lb=node1; Path=/"
+            assert accept[b"x-frame-options"] == b"DENY"
+    refused = [r for r in caplog.records if "invalid header" in r.getMessage()]
+    assert refused, "the one invalid header is logged"
+    assert all("x-bad" in r.getMessage() for r in refused)
+
+
 @pytest.mark.parametrize("returned", ["custom-1", "bad id!", "raise", "duplicate"])
 async def test_generate_id(autojump_clock: trio.abc.Clock, returned: str) -> None:
     async def generate_id(scope: Mapping[str, Any]) -> str:
