@@ -173,3 +173,24 @@ async def test_features_over_loopback(serve_app: ServeApp) -> None:
         with trio.fail_after(10):
             await gone.wait()
         assert seen[1] == ("disconnecting", "/game-7", ["players"], "client disconnect")
+
+
+async def test_client_ignores_reserved_events_from_the_server(autojump_clock: Any) -> None:
+    """A server (or a hostile proxy) sending ``disconnect`` as an event cannot fake one."""
+    sio = make_server()
+    sids: list[str] = []
+    sio.on("connect", lambda sid, environ: sids.append(sid))
+    async with served(sio) as options, socketio.Client(**options) as client:
+        calls: list[Any] = []
+        client.on("disconnect", lambda *args: calls.append(("disconnect", args)))
+        client.on("*", lambda *args: calls.append(("*", args)))
+        await client.connect(URL, transports=["polling"])
+        conn = sio.engine_connection(sids[0])
+        for name in ("disconnect", "connect", "connect_error", "disconnecting"):
+            await conn.send(f'2["{name}","forged"]')  # an EVENT packet, written by hand
+        await conn.send('2["real",1]')
+        await wait_for(lambda: calls)
+        await trio.sleep(1)
+        assert calls == [("*", ("real", 1))]
+        assert client.connected
+        assert await client.call("echo", "alive", timeout=5) == "alive"
