@@ -24,7 +24,7 @@ to with the one wire harness, :mod:`wire`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -163,6 +163,10 @@ class _EngineChecks:
     """The invariant waits both engines share; ``LIMIT``/``POLL`` suit their clocks."""
 
     server: trio_engineio.Server
+    app: GuardedApp
+    rec: Recorder
+    logs: LogCapture
+    bystander_sids: list[str]
     exchanges: dict[str, int]
     #: Seconds a wait may take, and between two looks.
     LIMIT: ClassVar[float]
@@ -173,6 +177,20 @@ class _EngineChecks:
         with trio.fail_after(self.LIMIT if limit is None else limit):
             while sid in self.server._sessions or any(c.sid == sid for c in self.server._running):
                 await trio.sleep(self.POLL)
+
+    async def assert_closed(self, sid: str, reason: str, description: str | None = None) -> None:
+        """``sid`` was closed with ``reason`` (and ``description``, if given) and is gone."""
+        got = await self.rec.wait_disconnect(sid, limit=self.LIMIT)
+        assert got == reason, (got, got.description)
+        if description is not None:
+            assert got.description == description, got.description
+        await self.wait_gone(sid)
+
+    def check_records(self) -> None:
+        """After the engine stopped: nothing escaped the app, no 5xx, one-line logs, one disconnect each."""
+        self.app.check()
+        self.logs.check()
+        self.rec.check_once()
 
     async def check_bystanders(self, rounds: int = 2) -> None:
         """Both bystanders complete ``rounds`` more echo exchanges (bounded)."""
@@ -287,6 +305,26 @@ def assert_empty(server: trio_engineio.Server) -> None:
 
 
 @asynccontextmanager
+async def _attacked(
+    eng: Engine | RealEngine, bystanders: Sequence[Callable[..., Awaitable[None]]]
+) -> AsyncIterator[None]:
+    """Run ``bystanders`` around the attack and check them after it; then every session is gone."""
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        for bystander in bystanders:
+            await nursery.start(bystander, eng, stop)
+        yield
+        if bystanders:
+            await eng.check_bystanders()
+        stop.set()
+    for sid in eng.bystander_sids:
+        reason = await eng.rec.wait_disconnect(sid, limit=eng.LIMIT)
+        assert reason == "client disconnect", (sid, reason)
+    await settle(eng.server, limit=eng.LIMIT)
+    assert_empty(eng.server)
+
+
+@asynccontextmanager
 async def engine(
     *,
     bystanders: bool = True,
@@ -311,25 +349,11 @@ async def engine(
         async with server, open_test_client(app, timeout=httpx.Timeout(120.0)) as http:
             eng = Engine(server, app, http, rec, logs, bystander_sids=rec.bystanders, period=period)
             tasks_idle = count_tasks()
-            async with trio.open_nursery() as nursery:
-                stop = trio.Event()
-                if bystanders:
-                    await nursery.start(_ws_bystander, eng, stop)
-                    await nursery.start(_polling_bystander, eng, stop)
+            async with _attacked(eng, (_ws_bystander, _polling_bystander) if bystanders else ()):
                 yield eng
-                if bystanders:
-                    await eng.check_bystanders()
-                stop.set()
-            for sid in eng.bystander_sids:
-                reason = await rec.wait_disconnect(sid)
-                assert reason == "client disconnect", (sid, reason)
-            await settle(server)
-            assert_empty(server)
             assert count_tasks() == tasks_idle, "session tasks left behind"
         assert count_tasks() == tasks_before
-    app.check()
-    logs.check()
-    rec.check_once()
+    eng.check_records()
     assert server.statistics().handler_errors == handler_errors, server.statistics()
 
 
@@ -458,24 +482,10 @@ async def real_engine(
         base = next(b for b in binds if b.startswith("http://127.0.0.1:"))
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
             eng = RealEngine(server, app, base, http, rec, logs, bystander_sids=rec.bystanders)
-            async with trio.open_nursery() as nursery:
-                stop = trio.Event()
-                if bystanders:
-                    await nursery.start(_real_ws_bystander, eng, stop)
-                    await nursery.start(_real_polling_bystander, eng, stop)
+            async with _attacked(eng, (_real_ws_bystander, _real_polling_bystander) if bystanders else ()):
                 yield eng
-                if bystanders:
-                    await eng.check_bystanders()
-                stop.set()
-            for sid in eng.bystander_sids:
-                reason = await rec.wait_disconnect(sid, limit=10)
-                assert reason == "client disconnect", (sid, reason)
-            await settle(server, limit=10)
-            assert_empty(server)
         stop_serving.set()
         with trio.fail_after(15):
             await _wait_no_children(outer)
     assert count_tasks() == tasks_before, "tasks left behind"
-    app.check()
-    logs.check()
-    rec.check_once()
+    eng.check_records()

@@ -213,6 +213,46 @@ async def poll_messages(
     return messages
 
 
+@dataclass
+class PendingGet:
+    """A long-poll GET held open by :func:`pending_get`."""
+
+    answered: trio.Event = field(default_factory=trio.Event)
+    response: httpx.Response | None = None
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    def packets(self) -> list[str]:
+        """The packets of its answer (asserting 200)."""
+        assert self.response is not None, "no answer yet"
+        assert self.response.status_code == 200, (self.response.status_code, self.response.text)
+        return split_payload(self.response.text)
+
+    def abort(self) -> None:
+        """Drop the request: httpx closes its connection."""
+        self.scope.cancel()
+
+
+@asynccontextmanager
+async def pending_get(
+    http: httpx.AsyncClient, endpoint: Endpoint, rec: Recorder, sid: str
+) -> AsyncIterator[PendingGet]:
+    """A long-poll GET of ``sid``, attached to its session when the block starts.
+
+    Leaving the block waits for the GET's answer (or its :meth:`~PendingGet.abort`).
+    """
+    get = PendingGet()
+
+    async def run() -> None:
+        with get.scope:
+            get.response = await http.get(endpoint.polling(sid))
+            get.answered.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        await rec.wait_get_pending(sid)
+        yield get
+
+
 @asynccontextmanager
 async def open_ws(url: str, **kwargs: Any) -> AsyncIterator[trio_websocket.WebSocketConnection]:
     """A trio-websocket client with short timeouts (tests wrap it in ``fail_after``)."""

@@ -26,6 +26,7 @@ from wire import (
     handshake,
     open_ws,
     parse_open,
+    pending_get,
     poll,
     poll_messages,
     post,
@@ -341,17 +342,10 @@ async def test_d2_websocket_no_pong_closes_with_ping_timeout(running: Running) -
 async def test_c1_duplicate_get_second_is_400_first_gets_close(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    first: list[httpx.Response] = []
-    async with trio.open_nursery() as nursery:
-
-        async def first_get() -> None:
-            first.append(await http.get(endpoint.polling(sid)))
-
-        nursery.start_soon(first_get)
-        await running.wait_get_pending(sid)
+    async with pending_get(http, endpoint, running, sid) as first:
         second = await http.get(endpoint.polling(sid))
     assert second.status_code == 400, second.text
-    assert (first[0].status_code, first[0].text) == (200, "1")
+    assert first.packets() == ["1"]
     assert await running.wait_disconnect(sid) == "transport error"
     assert_error(await http.get(endpoint.polling(sid)), 1)
 
@@ -359,17 +353,10 @@ async def test_c1_duplicate_get_second_is_400_first_gets_close(
 async def test_b5_invalid_packet_post_is_400_and_closes_with_parse_error(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    pending: list[list[str]] = []
-    async with trio.open_nursery() as nursery:
-
-        async def pending_get() -> None:
-            pending.append(await poll(http, endpoint, sid))
-
-        nursery.start_soon(pending_get)
-        await running.wait_get_pending(sid)
+    async with pending_get(http, endpoint, running, sid) as pending:
         response = await post(http, endpoint, sid, "abc")
         assert response.status_code == 400, response.text
-    assert pending == [["1"]]
+    assert pending.packets() == ["1"]
     assert await running.wait_disconnect(sid) == "parse error"
     assert_error(await post(http, endpoint, sid, "4late"), 1)
     assert running.messages == []
@@ -388,21 +375,12 @@ async def test_b5_nothing_after_an_invalid_packet_is_delivered(
 async def test_b7_client_close_releases_pending_get_with_noop(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    pending: list[list[str]] = []
-    answered = trio.Event()
-    async with trio.open_nursery() as nursery:
-
-        async def pending_get() -> None:
-            pending.append(await poll(http, endpoint, sid))
-            answered.set()
-
-        nursery.start_soon(pending_get)
-        await running.wait_get_pending(sid)
+    async with pending_get(http, endpoint, running, sid) as pending:
         response = await post(http, endpoint, sid, "1")
         assert (response.status_code, response.text) == (200, "ok")
         with trio.fail_after(0.5):  # "at once", not at the next heartbeat (5 s here)
-            await answered.wait()
-    assert pending == [["6"]]
+            await pending.answered.wait()
+    assert pending.packets() == ["6"]
     assert await running.wait_disconnect(sid) == "client disconnect"
     assert_error(await http.get(endpoint.polling(sid)), 1)
     assert running.reasons(sid) == ["client disconnect"]
@@ -441,17 +419,10 @@ async def upgrade(ws: trio_websocket.WebSocketConnection, running: Running, sid:
 async def test_upgrade_probe_releases_pending_get_with_noop_then_messages_flow_over_websocket(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    pending: list[list[str]] = []
     async with open_ws(endpoint.websocket(sid)) as ws:
-        async with trio.open_nursery() as nursery:
-
-            async def pending_get() -> None:
-                pending.append(await poll(http, endpoint, sid))
-
-            nursery.start_soon(pending_get)
-            await running.wait_get_pending(sid)
+        async with pending_get(http, endpoint, running, sid) as pending:
             await probe(ws)
-        assert pending == [["6"]]
+        assert pending.packets() == ["6"]
         await ws.send_message("5")
         await ws.send_message("4hello")
         assert await ws_messages(ws, 1) == ["4hello"]
@@ -476,17 +447,10 @@ async def test_upgrade_messages_before_and_during_upgrade_arrive_once_in_order(
     received += await poll_messages(http, endpoint, sid, 3)
     await post(http, endpoint, sid, "4c0")  # echoed: "4c0" is the 4th message
     received += await poll_messages(http, endpoint, sid, 1)
-    last_get: list[list[str]] = []
-    async with trio.open_nursery() as nursery:
-
-        async def get_into(target: list[list[str]]) -> None:
-            target.append(await poll(http, endpoint, sid))
-
-        nursery.start_soon(get_into, last_get)
-        await running.wait_get_pending(sid)
+    async with pending_get(http, endpoint, running, sid) as last_get:
         await send(sid, "m3")  # answers the pending GET
-    assert last_get == [["4m3"]]
-    received += last_get[0]
+    assert last_get.packets() == ["4m3"]
+    received += last_get.packets()
     await send(sid, "m4")  # queued: no GET pending
     async with open_ws(endpoint.websocket(sid)) as ws:
         await probe(ws)
@@ -710,17 +674,10 @@ async def test_server_disconnect_websocket_client_gets_close_then_socket_closes(
 async def test_g2_server_disconnect_polling_pending_get_gets_close(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    pending: list[list[str]] = []
-    async with trio.open_nursery() as nursery:
-
-        async def pending_get() -> None:
-            pending.append(await poll(http, endpoint, sid))
-
-        nursery.start_soon(pending_get)
-        await running.wait_get_pending(sid)
+    async with pending_get(http, endpoint, running, sid) as pending:
         with trio.fail_after(0.5):
             await running.server.disconnect(sid)
-    assert pending == [["1"]]
+    assert pending.packets() == ["1"]
     assert await running.wait_disconnect(sid) == "server disconnect"
     assert_error(await http.get(endpoint.polling(sid)), 1)
     assert running.reasons(sid) == ["server disconnect"]
@@ -742,22 +699,15 @@ async def test_g3_graceful_shutdown_closes_websocket_and_polling_sessions(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient
 ) -> None:
     polling_sid, _ = await handshake(http, endpoint)
-    pending: list[httpx.Response] = []
     async with open_ws(endpoint.websocket()) as ws:
         ws_sid = parse_open(await ws.get_message())["sid"]
-        async with trio.open_nursery() as nursery:
-
-            async def pending_get() -> None:
-                pending.append(await http.get(endpoint.polling(polling_sid)))
-
-            nursery.start_soon(pending_get)
-            await running.wait_get_pending(polling_sid)
+        async with pending_get(http, endpoint, running, polling_sid) as pending:
             start = trio.current_time()
             running.stop.set()
             code, frames = await ws_closed_code(ws)
     assert frames == ["1"]
     assert code in (1000, 1001), code
-    assert [(r.status_code, r.text) for r in pending] == [(200, "1")]
+    assert pending.packets() == ["1"]
     with trio.fail_after(3):
         await running.stopped.wait()
     assert trio.current_time() - start < 2.5
@@ -1079,10 +1029,8 @@ async def test_b10_concurrent_posts_second_is_400_and_closes(
 async def test_c2_aborted_pending_get_closes_with_transport_close(
     running: Running, endpoint: Endpoint, http: httpx.AsyncClient, sid: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(poll, http, endpoint, sid)
-        await running.wait_get_pending(sid)
-        nursery.cancel_scope.cancel()  # httpx drops the connection
+    async with pending_get(http, endpoint, running, sid) as pending:
+        pending.abort()  # httpx drops the connection
     assert await running.wait_disconnect(sid) == "transport close"
 
 

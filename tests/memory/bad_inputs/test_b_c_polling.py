@@ -34,11 +34,8 @@ async def raw_post(
 
 
 async def assert_closed(eng: Engine, sid: str, reason: str, description: str | None = None) -> None:
-    got = await eng.rec.wait_disconnect(sid)
-    assert got == reason, (got, got.description)
-    if description is not None:
-        assert got.description == description, got.description
-    await eng.wait_gone(sid)
+    """Closed with ``reason`` (and ``description``), gone, and its sid is unknown to the next GET."""
+    await eng.assert_closed(sid, reason, description)
     response = await eng.get(sid)
     assert response.status_code == 400
     assert response.json()["code"] == 1
