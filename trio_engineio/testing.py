@@ -133,6 +133,55 @@ class TestWebSocket:
             self._client_closed = True
             await self._to_app_send.send({"type": "websocket.disconnect", "code": code})
 
+    @asynccontextmanager
+    async def _run_app(self, app: ASGIApplication, scope: dict[str, Any]) -> AsyncIterator[None]:
+        """Run ``app`` on this socket: connect, then accept or raise :class:`WebSocketRejected`."""
+        # Like hypercorn's trio worker, hand the app a memory channel's bound receive().
+        receive = self._to_app_receive.receive
+        from_app_send = self._from_app_send
+
+        async def send(message: dict[str, Any]) -> None:
+            await from_app_send.send(message)
+
+        rejection: WebSocketRejected | None = None
+        async with trio.open_nursery() as nursery:
+
+            async def run_app() -> None:
+                try:
+                    await app(scope, receive, send)
+                finally:
+                    from_app_send.close()
+
+            nursery.start_soon(run_app)
+            await self._to_app_send.send({"type": "websocket.connect"})
+            try:
+                first = await self._from_app_receive.receive()
+            except trio.EndOfChannel:
+                # It returned before accepting: refused with 403, as ASGI servers do.
+                first = {"type": "websocket.close"}
+            if first["type"] == "websocket.http.response.start":
+                body = b""
+                async for message in self._from_app_receive:
+                    body += message.get("body", b"")
+                    if not message.get("more_body", False):
+                        break
+                rejection = WebSocketRejected(int(first["status"]), body, list(first.get("headers", [])))
+            elif first["type"] == "websocket.close":
+                rejection = WebSocketRejected(403)
+            if rejection is not None:
+                nursery.cancel_scope.cancel()
+            else:
+                self.accept_headers = list(first.get("headers") or [])
+                try:
+                    yield
+                finally:
+                    await self.close()
+                    # Drain what the app still sends so it can finish.
+                    async for _ in self._from_app_receive:
+                        pass
+        if rejection is not None:
+            raise rejection
+
 
 @asynccontextmanager
 async def open_websocket(
@@ -166,48 +215,5 @@ async def open_websocket(
         "extensions": {"websocket.http.response": {}},
     }
     ws = TestWebSocket()
-
-    # Like hypercorn's trio worker, hand the app a memory channel's bound receive().
-    receive = ws._to_app_receive.receive
-
-    async def send(message: dict[str, Any]) -> None:
-        await ws._from_app_send.send(message)
-
-    rejection: WebSocketRejected | None = None
-    async with trio.open_nursery() as nursery:
-
-        async def run_app() -> None:
-            try:
-                await app(scope, receive, send)
-            finally:
-                ws._from_app_send.close()
-
-        nursery.start_soon(run_app)
-        await ws._to_app_send.send({"type": "websocket.connect"})
-        try:
-            first = await ws._from_app_receive.receive()
-        except trio.EndOfChannel:
-            # It returned before accepting: refused with 403, as ASGI servers do.
-            first = {"type": "websocket.close"}
-        if first["type"] == "websocket.http.response.start":
-            body = b""
-            async for message in ws._from_app_receive:
-                body += message.get("body", b"")
-                if not message.get("more_body", False):
-                    break
-            rejection = WebSocketRejected(int(first["status"]), body, list(first.get("headers", [])))
-        elif first["type"] == "websocket.close":
-            rejection = WebSocketRejected(403)
-        if rejection is not None:
-            nursery.cancel_scope.cancel()
-        else:
-            ws.accept_headers = list(first.get("headers") or [])
-            try:
-                yield ws
-            finally:
-                await ws.close()
-                # Drain what the app still sends so it can finish.
-                async for _ in ws._from_app_receive:
-                    pass
-    if rejection is not None:
-        raise rejection
+    async with ws._run_app(app, scope):
+        yield ws
