@@ -44,6 +44,8 @@ class ServerSpec:
     name: str
     argv: list[str]  # with {port}
     env: dict[str, str] = field(default_factory=dict)
+    #: Where the server's Python code comes from (default: this checkout).
+    source: Path | None = None
 
 
 def _hypercorn(worker: str, app: str) -> list[str]:
@@ -83,6 +85,8 @@ SERVERS = {
     ),
 }
 DEFAULT_SERVERS = ["trio_engineio", "raw", "pe-hypercorn", "pe-uvicorn"]
+#: The server name of ``--baseline``'s checkout.
+BASELINE = "trio_engineio-baseline"
 
 
 @dataclass
@@ -146,8 +150,11 @@ class RunningServer:
         self.port = _free_port()
         argv = [*_pin(SERVER_CORE), *(a.format(port=self.port) for a in spec.argv)]
         self.log = open(log_dir / f"{spec.name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        full_env = {**os.environ, **env, **spec.env, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+        source = spec.source or ROOT
+        full_env = {**os.environ, **env, **spec.env, "PYTHONPATH": str(source)}
+        self.proc = subprocess.Popen(
+            argv, cwd=source, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self.pid = self.proc.pid  # taskset execs the server: same pid
         self._wait_ready()
 
@@ -520,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
         "--idle-intervals", type=float, default=2.5, help="ping intervals to hold idle sessions"
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help=f"another checkout to serve beside this one as {BASELINE!r} (before/after in one run)",
+    )
+    parser.add_argument(
         "--client-server", default="raw", choices=sorted(SERVERS), help="server for the client bench"
     )
     parser.add_argument(
@@ -536,6 +549,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
     a.scenarios = [s for s in SCENARIOS if s in chosen]
     a.servers = [s.strip() for s in a.servers.split(",") if s.strip()]
+    if a.baseline is not None:
+        # Another checkout of the project (e.g. `git worktree add /tmp/before <commit>`),
+        # served beside this one in every repetition: before/after in one run.
+        SERVERS[BASELINE] = ServerSpec(
+            BASELINE, _hypercorn("trio", "benchmarks.bench_app:app"), source=a.baseline.resolve()
+        )
+        if BASELINE not in a.servers:
+            a.servers.append(BASELINE)
     if unknown := set(a.servers) - set(SERVERS):
         parser.error(f"unknown servers: {sorted(unknown)}")
     a.idle_sizes = [int(n) for n in a.idle_sizes.split(",") if n.strip()]
