@@ -1,29 +1,23 @@
 """Direct replies: the first ``send()`` after ``receive()`` writes the frame in the caller's task.
 
 On hypercorn's trio worker (a memory channel's bound ``receive``), a reply skips
-the hand-off to the request task. What must hold: it is written by the handler's
-task, only when nothing else is queued (order), a cancelled reply that was not
-written is still sent once and in order, ``direct_replies=False`` turns it off,
-and a reply stuck on a client that stopped reading (hypercorn shields its writes)
-does not keep the session from ending: ``disconnect`` fires after the handler's
-close grace and the session leaves the registry.
+the hand-off to the request task. What must hold, in memory here: it is written by the
+handler's task, only when nothing else is queued (order), a cancelled reply that was not
+written is still sent once and in order, ``direct_replies=False`` turns it off. A reply
+stuck on a client that stopped reading (hypercorn shields its writes) does not keep the
+session from ending: ``tests/hypercorn/server/test_direct_replies_real.py``.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
 import trio
-from engine_harness import real_engine
-from wire import frame, raw_websocket_session, rst
 
 import trio_engineio
-from trio_engineio.server import session as _session
 
 SCOPE: dict[str, Any] = {
     "type": "websocket",
@@ -205,50 +199,6 @@ async def test_a_cancelled_reply_that_was_not_written_is_sent_once_in_order(
         await peer.wait_frames(3)
         assert peer.messages() == ["4a!", "4b!"]
         assert outcomes == ["cancelled", "sent"]
-
-
-async def test_a_reply_stuck_on_a_client_that_stopped_reading_does_not_hold_the_session(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Real hypercorn: its socket writes are shielded, so the handler stays in the write.
-
-    The session still times out, fires ``disconnect`` once after the handler's close
-    grace and leaves the registry; when the connection finally dies (here an RST) the
-    handler's write ends and every task is gone.
-    """
-    monkeypatch.setattr(_session, "HANDLER_CLOSE_GRACE", 0.5)
-    with trio.fail_after(20):
-        async with real_engine(ping_interval=0.5, ping_timeout=0.5) as eng:
-            before = eng.app.active_websockets
-            stream, sid = await raw_websocket_session(eng)
-            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            big = frame(b"4" + b"x" * 60_000)
-
-            async def flood() -> None:
-                while True:
-                    await stream.send_all(big)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(flood)
-                closed_at = None
-                while sid in eng.server._sessions:
-                    conn = eng.server._sessions[sid]
-                    if conn.closed and closed_at is None:
-                        closed_at = trio.current_time()
-                        assert conn.lease is not None
-                        assert conn.lease.replying  # stuck in a reply
-                    await trio.sleep(0.01)
-                assert closed_at is not None
-                # It left the registry; disconnect fires right after (one await later).
-                assert await eng.rec.wait_disconnect(sid, limit=1) == "ping timeout"
-                assert trio.current_time() - closed_at < 0.5 + 0.5
-                nursery.cancel_scope.cancel()
-            assert any("still writing a reply" in m for m in eng.logs.messages())
-            rst(stream)
-            with trio.fail_after(3):
-                while eng.app.active_websockets > before:
-                    await trio.sleep(0.01)
-            assert eng.rec.reasons(sid) == ["ping timeout"]  # once
 
 
 async def test_hypercorn_closing_the_connection_under_a_reply_and_the_close_stays_inside(
