@@ -1,4 +1,4 @@
-// npm socket.io-client 4.8 against the features of tests/socketio/test_interop_js_features.py:
+// npm socket.io-client 4.8 against the features of tests/socketio/test_interop_features.py:
 // a dynamic namespace (a pattern on the server), the server's emit(callback=) answered by
 // socket.io-client's ack function, socket.io-client's emitWithAck, a volatile emit, and
 // disconnecting/disconnect seen by the server.
