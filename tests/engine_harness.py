@@ -38,10 +38,14 @@ from wire import (
     Recorder,
     handshake,
     parse_open,
+    poll_messages,
     polling_url,
+    post,
     raw_http,
     websocket_url,
     ws_close_code,
+    ws_closed_code,
+    ws_messages,
     ws_receive,
 )
 
@@ -246,22 +250,41 @@ class Engine(_EngineChecks):
         return [sid for sid in self.server._sessions if sid not in self.bystander_sids]
 
 
+async def _exchange(
+    eng: Engine | RealEngine,
+    kind: str,
+    sid: str,
+    echo: Callable[[str], Awaitable[None]],
+    stop: trio.Event,
+    period: float,
+    task_status: Any,
+) -> None:
+    """One bystander's life after its handshake: an echo exchange every ``period`` until ``stop``.
+
+    ``eng.exchanges[kind]`` counts the exchanges (what :meth:`check_bystanders` watches).
+    """
+    eng.bystander_sids.append(sid)
+    eng.exchanges[kind] = 0
+    task_status.started()
+    n = 0
+    while not stop.is_set():
+        await echo(f"{kind}-bystander-{n}")
+        n += 1
+        eng.exchanges[kind] = n
+        with trio.move_on_after(period):
+            await stop.wait()
+
+
 async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
     async with open_websocket(eng.app, websocket_url()) as ws:
-        sid = str(parse_open(await ws.receive())["sid"])
-        eng.bystander_sids.append(sid)
-        eng.exchanges["websocket"] = 0
-        task_status.started()
-        n = 0
-        while not stop.is_set():
-            text = f"ws-bystander-{n}"
+
+        async def echo(text: str) -> None:
             await ws.send("4" + text)
             frame = await ws_receive(ws)
             assert frame == "4" + text, f"websocket bystander got {frame!r}"
-            n += 1
-            eng.exchanges["websocket"] = n
-            with trio.move_on_after(eng.period):
-                await stop.wait()
+
+        sid = str(parse_open(await ws.receive())["sid"])
+        await _exchange(eng, "websocket", sid, echo, stop, eng.period, task_status)
         await ws.send("1")
         _, frames = await ws_close_code(ws)
         assert all(f in ("2", "6") for f in frames), frames
@@ -269,19 +292,13 @@ async def _ws_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> N
 
 async def _polling_bystander(eng: Engine, stop: trio.Event, *, task_status: Any) -> None:
     sid = await eng.handshake()
-    eng.bystander_sids.append(sid)
-    eng.exchanges["polling"] = 0
-    task_status.started()
-    n = 0
-    while not stop.is_set():
-        text = f"polling-bystander-{n}"
+
+    async def echo(text: str) -> None:
         response = await eng.post(sid, "4" + text)
         assert (response.status_code, response.text) == (200, "ok"), response.text
         assert await eng.poll_until(sid, 1) == ["4" + text]
-        n += 1
-        eng.exchanges["polling"] = n
-        with trio.move_on_after(eng.period):
-            await stop.wait()
+
+    await _exchange(eng, "polling", sid, echo, stop, eng.period, task_status)
     assert (await eng.post(sid, "1")).status_code == 200
 
 
@@ -399,54 +416,28 @@ async def _real_ws_bystander(eng: RealEngine, stop: trio.Event, *, task_status: 
     async with trio_websocket.open_websocket_url(
         eng.websocket(), connect_timeout=5, disconnect_timeout=2
     ) as ws:
-        sid = str(parse_open(await ws.get_message())["sid"])
-        eng.bystander_sids.append(sid)
-        eng.exchanges["websocket"] = 0
-        task_status.started()
-        n = 0
-        while not stop.is_set():
-            text = f"ws-bystander-{n}"
+
+        async def echo(text: str) -> None:
             await ws.send_message("4" + text)
-            while (frame := await ws.get_message()) == "2":
-                await ws.send_message("3")
-            assert frame == "4" + text, f"websocket bystander got {frame!r}"
-            n += 1
-            eng.exchanges["websocket"] = n
-            with trio.move_on_after(REAL_PERIOD):
-                await stop.wait()
+            assert await ws_messages(ws, 1) == ["4" + text]
+
+        sid = str(parse_open(await ws.get_message())["sid"])
+        await _exchange(eng, "websocket", sid, echo, stop, REAL_PERIOD, task_status)
         await ws.send_message("1")
-        try:
-            while True:
-                await ws.get_message()
-        except trio_websocket.ConnectionClosed:
-            pass
+        await ws_closed_code(ws)
 
 
 async def _real_polling_bystander(eng: RealEngine, stop: trio.Event, *, task_status: Any) -> None:
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
-        response = await http.get(eng.polling())
-        sid = str(parse_open(response.text)["sid"])
-        eng.bystander_sids.append(sid)
-        eng.exchanges["polling"] = 0
-        task_status.started()
-        n = 0
-        while not stop.is_set():
-            text = f"polling-bystander-{n}"
-            response = await http.post(eng.polling(sid), content="4" + text)
+        sid, _ = await handshake(http, eng)
+
+        async def echo(text: str) -> None:
+            response = await post(http, eng, sid, "4" + text)
             assert (response.status_code, response.text) == (200, "ok"), response.text
-            got: list[str] = []
-            while not got:
-                for packet in (await http.get(eng.polling(sid))).text.split(RS):
-                    if packet == "2":
-                        await http.post(eng.polling(sid), content="3")
-                    else:
-                        got.append(packet)
-            assert got == ["4" + text], got
-            n += 1
-            eng.exchanges["polling"] = n
-            with trio.move_on_after(REAL_PERIOD):
-                await stop.wait()
-        await http.post(eng.polling(sid), content="1")
+            assert await poll_messages(http, eng, sid, 1) == ["4" + text]
+
+        await _exchange(eng, "polling", sid, echo, stop, REAL_PERIOD, task_status)
+        await post(http, eng, sid, "1")
 
 
 @asynccontextmanager
