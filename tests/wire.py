@@ -897,6 +897,15 @@ class FakeEngineIO:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 
+    async def _refuse(
+        self, send: Send, status: int, body: dict[str, Any], *, websocket: bool = False
+    ) -> None:
+        """Answer ``status`` with a JSON body (for a websocket: before accepting it)."""
+        prefix = "websocket.http" if websocket else "http"
+        head = [(b"content-type", b"application/json")]
+        await send({"type": f"{prefix}.response.start", "status": status, "headers": head})
+        await send({"type": f"{prefix}.response.body", "body": json.dumps(body).encode()})
+
     async def _until_disconnect(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
@@ -909,15 +918,7 @@ class FakeEngineIO:
             await self._until_disconnect(receive)
             return
         if self.reject is not None:
-            status, body = self.reject
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            await self._refuse(send, *self.reject)
             return
         body = (
             self.handshake_body if self.handshake_body is not None else encode_payload([self.open_packet()])
@@ -1008,26 +1009,10 @@ class FakeEngineIO:
     async def _websocket(self, query: dict[str, str], receive: Receive, send: Send) -> None:
         assert (await receive())["type"] == "websocket.connect"
         if "sid" in query and self.probe == "reject":
-            body = b'{"code":3,"message":"Bad request"}'
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": 400,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
+            await self._refuse(send, 400, {"code": 3, "message": "Bad request"}, websocket=True)
             return
         if "sid" not in query and self.reject is not None:
-            status, reject_body = self.reject
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": json.dumps(reject_body).encode()})
+            await self._refuse(send, *self.reject, websocket=True)
             return
         await send({"type": "websocket.accept"})
         try:
