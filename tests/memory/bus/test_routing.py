@@ -8,15 +8,14 @@ import logging
 import httpx
 import pytest
 import trio
+from wire import polling_url, websocket_url
 
 import trio_engineio
 from trio_engineio.testing import WebSocketRejected, open_test_client, open_websocket
 
-EIO = "/engine.io/?EIO=4"
-
 
 async def handshake(http: httpx.AsyncClient) -> str:
-    response = await http.get(f"{EIO}&transport=polling")
+    response = await http.get(polling_url())
     assert response.status_code == 200
     sid: str = json.loads(response.text[1:])["sid"]
     return sid
@@ -56,7 +55,7 @@ async def test_generate_id_gets_the_prefix(autojump_clock: trio.abc.Clock) -> No
         assert await handshake(http) == "b.one"
         assert await handshake(http) == "b.two"
         # Over the sid length limit with its prefix: refused like any unusable id.
-        response = await http.get(f"{EIO}&transport=polling")
+        response = await http.get(polling_url())
         assert response.status_code == 400
 
 
@@ -68,18 +67,18 @@ async def test_a_sid_of_another_node_is_refused_and_counted(
     caplog.set_level(logging.WARNING, "trio_engineio.server")
     async with server, open_test_client(app) as http:
         for _ in range(3):
-            response = await http.get(f"{EIO}&transport=polling&sid=b.xyz")
+            response = await http.get(polling_url("b.xyz"))
             assert response.status_code == 400
             assert response.json()["code"] == 1
-        response = await http.post(f"{EIO}&transport=polling&sid=b.xyz", content="4hi")
+        response = await http.post(polling_url("b.xyz"), content="4hi")
         assert response.status_code == 400
         with pytest.raises(WebSocketRejected) as rejected:
-            async with open_websocket(app, f"{EIO}&transport=websocket&sid=b.xyz"):
+            async with open_websocket(app, websocket_url("b.xyz")):
                 pass
         assert rejected.value.status == 400
         # A sid naming no node, or this node, is an unknown session as before: not misrouted.
-        assert (await http.get(f"{EIO}&transport=polling&sid=a.gone")).status_code == 400
-        assert (await http.get(f"{EIO}&transport=polling&sid=nodot")).status_code == 400
+        assert (await http.get(polling_url("a.gone"))).status_code == 400
+        assert (await http.get(polling_url("nodot"))).status_code == 400
         stats = server.statistics()
     assert stats.misrouted_requests == 5
     assert stats.requests_rejected == 7
@@ -94,5 +93,5 @@ async def test_without_a_node_id_nothing_is_misrouted(autojump_clock: trio.abc.C
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
         assert await handshake(http) == "b.mine"
-        assert (await http.get(f"{EIO}&transport=polling&sid=b.mine")).status_code == 200
+        assert (await http.get(polling_url("b.mine"))).status_code == 200
         assert server.statistics().misrouted_requests == 0

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import trio
+from wire import polling_url, websocket_url
 
 import trio_engineio
 from trio_engineio.testing import MemoryBus, TestWebSocket, open_test_client, open_websocket
 
-EIO = "/engine.io/?EIO=4"
 #: Text, binary that is not UTF-8, text that looks like an Engine.IO packet or is empty.
 PAYLOADS: list[str | bytes] = ["hello", b"\x00\xff\xfe", "4not a packet", "", "é\u2028", b""]
 
@@ -31,7 +31,7 @@ class Node:
     app: trio_engineio.ASGIApp
 
     async def polling_session(self) -> str:
-        response = await self.http.get(f"{EIO}&transport=polling")
+        response = await self.http.get(polling_url())
         assert response.status_code == 200
         sid: str = json.loads(response.text[1:])["sid"]
         return sid
@@ -40,7 +40,7 @@ class Node:
         """Messages (text, or binary decoded from base64) until ``count`` arrived."""
         messages: list[str | bytes] = []
         while len(messages) < count:
-            response = await self.http.get(f"{EIO}&transport=polling&sid={sid}")
+            response = await self.http.get(polling_url(sid))
             assert response.status_code == 200
             for packet in response.text.split("\x1e"):
                 if packet.startswith("4"):
@@ -101,7 +101,7 @@ async def test_websocket_session_gets_cross_node_sends(autojump_clock: trio.abc.
     bus = MemoryBus()
     async with cluster(bus, "a", "b") as nodes:
         a, b = nodes["a"], nodes["b"]
-        async with open_websocket(b.app, f"{EIO}&transport=websocket") as ws:
+        async with open_websocket(b.app, websocket_url()) as ws:
             sid = json.loads((await ws.receive())[1:])["sid"]
             for data in PAYLOADS:
                 await a.server.send(sid, data)

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 import trio
+from wire import parse_open, polling_url, websocket_url
 
 import trio_engineio
 from trio_engineio.protocol import Packet, PacketType
 from trio_engineio.testing import WebSocketRejected, open_test_client, open_websocket
-
-POLLING = "/engine.io/?EIO=4&transport=polling"
-WEBSOCKET = "/engine.io/?EIO=4&transport=websocket"
 
 
 async def echo(conn: trio_engineio.Connection) -> None:
@@ -41,7 +39,7 @@ async def test_allow_request_refuses_with_403(autojump_clock: trio.abc.Clock, ve
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
         start = trio.current_time()
-        response = await http.get(POLLING)
+        response = await http.get(polling_url())
         assert response.status_code == 403
         body = response.json()
         assert body["code"] == 4
@@ -49,7 +47,7 @@ async def test_allow_request_refuses_with_403(autojump_clock: trio.abc.Clock, ve
         if verdict == "slow":
             assert trio.current_time() - start == pytest.approx(2)
         with pytest.raises(WebSocketRejected) as rejected:
-            async with open_websocket(app, WEBSOCKET):
+            async with open_websocket(app, websocket_url()):
                 pass
         assert rejected.value.status == 403
         assert server.statistics().sessions == 0
@@ -66,12 +64,12 @@ async def test_allow_request_accepts_and_sees_scope(autojump_clock: trio.abc.Clo
     server = trio_engineio.Server(handler=echo, allow_request=allow_request)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        assert (await http.get(POLLING)).status_code == 200
-        async with open_websocket(app, WEBSOCKET) as ws:
+        assert (await http.get(polling_url())).status_code == 200
+        async with open_websocket(app, websocket_url()) as ws:
             assert str(await ws.receive()).startswith("0")
-        sid = json.loads((await http.get(POLLING)).text[1:])["sid"]
+        sid = parse_open((await http.get(polling_url())).text)["sid"]
         # requests of an existing session are not re-checked
-        assert (await http.post(f"{POLLING}&sid={sid}", content="4x")).status_code == 200
+        assert (await http.post(polling_url(sid), content="4x")).status_code == 200
     assert seen == ["http", "websocket", "http"]
 
 
@@ -85,15 +83,15 @@ async def test_initial_headers_and_headers_hooks(autojump_clock: trio.abc.Clock)
     server = trio_engineio.Server(handler=echo, initial_headers=initial_headers, headers=every_request)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        first = await http.get(POLLING)
+        first = await http.get(polling_url())
         assert first.headers["set-cookie"] == "lb=node1; Path=/"
         assert first.headers["strict-transport-security"] == "max-age=60"
         assert "x-bad" not in first.headers
         sid = json.loads(first.text[1:])["sid"]
-        later = await http.post(f"{POLLING}&sid={sid}", content="4x")
+        later = await http.post(polling_url(sid), content="4x")
         assert "set-cookie" not in later.headers
         assert later.headers["strict-transport-security"] == "max-age=60"
-        async with open_websocket(app, WEBSOCKET) as ws:
+        async with open_websocket(app, websocket_url()) as ws:
             accept = dict(ws.accept_headers)
             assert accept[b"set-cookie"] == b"lb=node1; Path=/"
             assert accept[b"strict-transport-security"] == b"max-age=60"
@@ -111,12 +109,12 @@ async def test_headers_hooks_take_asgi_style_bytes_pairs(
     server = trio_engineio.Server(handler=echo, initial_headers=initial_headers, headers=every_request)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        first = await http.get(POLLING)
+        first = await http.get(polling_url())
         assert first.headers["set-cookie"] == "lb=node1; Path=/"
         assert first.headers["x-frame-options"] == "DENY"
         assert first.headers.raw.count((b"x-latin", b"caf\xe9")) == 1, "bytes go out as they came"
         assert "x-bad" not in first.headers
-        async with open_websocket(app, WEBSOCKET) as ws:
+        async with open_websocket(app, websocket_url()) as ws:
             accept = dict(ws.accept_headers)
             assert accept[b"set-cookie"] == b"lb=node1; Path=/"
             assert accept[b"x-frame-options"] == b"DENY"
@@ -135,12 +133,12 @@ async def test_generate_id(autojump_clock: trio.abc.Clock, returned: str) -> Non
     server = trio_engineio.Server(handler=echo, generate_id=generate_id)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        response = await http.get(POLLING)
+        response = await http.get(polling_url())
         if returned == "custom-1":
             assert json.loads(response.text[1:])["sid"] == "custom-1"
         elif returned == "duplicate":
             assert response.status_code == 200
-            assert (await http.get(POLLING)).status_code == 400
+            assert (await http.get(polling_url())).status_code == 400
             assert server.statistics().sessions == 1
         else:
             assert response.status_code == 400
@@ -156,11 +154,11 @@ async def test_lifecycle_events_in_order_across_upgrade(autojump_clock: trio.abc
 
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        sid = json.loads((await http.get(POLLING)).text[1:])["sid"]
+        sid = parse_open((await http.get(polling_url())).text)["sid"]
         server.connection(sid).on("upgrade", lambda transport: conn_events.append(("upgrade", transport)))
-        await http.post(f"{POLLING}&sid={sid}", content="4one")
-        assert (await http.get(f"{POLLING}&sid={sid}")).text == "4one"
-        async with open_websocket(app, f"{WEBSOCKET}&sid={sid}") as ws:
+        await http.post(polling_url(sid), content="4one")
+        assert (await http.get(polling_url(sid))).text == "4one"
+        async with open_websocket(app, websocket_url(sid)) as ws:
             await ws.send("2probe")
             assert await ws.receive() == "3probe"
             await ws.send("5")
@@ -193,11 +191,11 @@ async def test_lifecycle_handler_errors_are_contained(autojump_clock: trio.abc.C
 
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        sid = json.loads((await http.get(POLLING)).text[1:])["sid"]
-        await http.post(f"{POLLING}&sid={sid}", content="4a")
-        assert (await http.get(f"{POLLING}&sid={sid}")).text == "4a"
-        await http.post(f"{POLLING}&sid={sid}", content="4b")
-        assert (await http.get(f"{POLLING}&sid={sid}")).text == "4b"
+        sid = parse_open((await http.get(polling_url())).text)["sid"]
+        await http.post(polling_url(sid), content="4a")
+        assert (await http.get(polling_url(sid))).text == "4a"
+        await http.post(polling_url(sid), content="4b")
+        assert (await http.get(polling_url(sid))).text == "4b"
         assert server.statistics().handler_errors >= 2
 
 
@@ -207,8 +205,8 @@ async def test_disconnect_reason_carries_description(autojump_clock: trio.abc.Cl
     server.on("disconnect", lambda sid, reason: reasons.append(reason))
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        sid = json.loads((await http.get(POLLING)).text[1:])["sid"]
-        assert (await http.post(f"{POLLING}&sid={sid}", content="4" + "x" * 50)).status_code == 413
+        sid = parse_open((await http.get(polling_url())).text)["sid"]
+        assert (await http.post(polling_url(sid), content="4" + "x" * 50)).status_code == 413
         await wait_for(lambda: reasons)
     assert reasons[0] == "transport error"
     assert reasons[0].description == "payload too large"
@@ -219,8 +217,8 @@ async def test_statistics_match_reality_and_return_to_zero(autojump_clock: trio.
     server = trio_engineio.Server(handler=echo, ping_interval=100, ping_timeout=100)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        sids = [json.loads((await http.get(POLLING)).text[1:])["sid"] for _ in range(3)]
-        async with open_websocket(app, WEBSOCKET) as ws:
+        sids = [parse_open((await http.get(polling_url())).text)["sid"] for _ in range(3)]
+        async with open_websocket(app, websocket_url()) as ws:
             await ws.receive()
             await server.send(sids[0], "queued")
             await server.send(sids[0], "more")
@@ -235,7 +233,7 @@ async def test_statistics_match_reality_and_return_to_zero(autojump_clock: trio.
             assert conn_stats.buffered_messages == 2
             assert conn_stats.remote_address == ("127.0.0.1", 50000)
             await ws.send("1")
-        await http.post(f"{POLLING}&sid={sids[1]}", content="1")
+        await http.post(polling_url(sids[1]), content="1")
         await server.disconnect(sids[2])
         await wait_for(lambda: server.statistics().sessions == 1)
         assert server.statistics().sessions_closed == {"client disconnect": 2, "server disconnect": 1}

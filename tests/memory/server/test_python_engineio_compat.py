@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 import trio
+from wire import parse_open, polling_url
 
 import trio_engineio
 from trio_engineio.testing import open_test_client
-
-POLLING = "/engine.io/?EIO=4&transport=polling"
 
 
 async def echo(conn: trio_engineio.Connection) -> None:
@@ -29,8 +28,8 @@ async def test_legacy_disconnect_handler_without_reason(autojump_clock: trio.abc
 
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        sid = json.loads((await http.get(POLLING)).text[1:])["sid"]
-        await http.post(f"{POLLING}&sid={sid}", content="1")
+        sid = parse_open((await http.get(polling_url())).text)["sid"]
+        await http.post(polling_url(sid), content="1")
         with trio.fail_after(1):
             while not seen:
                 await trio.sleep(0.01)
@@ -53,7 +52,7 @@ async def test_cors_allowed_origins_forms(
     server = trio_engineio.Server(handler=echo, cors_allowed_origins=policy)
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        response = await http.get(POLLING, headers={"origin": origin, "x-tenant": "a"})
+        response = await http.get(polling_url(), headers={"origin": origin, "x-tenant": "a"})
         assert (response.status_code == 200) is allowed
         assert ("access-control-allow-origin" in response.headers) is cors_header
 
@@ -64,7 +63,7 @@ async def test_cookie_dict_with_python_engineio_keys_and_callables(autojump_cloc
     )
     app = trio_engineio.ASGIApp(server)
     async with server, open_test_client(app) as http:
-        response = await http.get(POLLING)
+        response = await http.get(polling_url())
         sid = json.loads(response.text[1:])["sid"]
         assert response.headers["set-cookie"] == (
             f"sticky={sid}; SameSite=Strict; Secure; Max-Age=60; Path=/; HttpOnly"

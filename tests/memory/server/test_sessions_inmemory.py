@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from wire import polling_url, websocket_url
 
 import trio_engineio
 from trio_engineio.testing import (
@@ -23,16 +24,6 @@ from trio_engineio.testing import (
     open_test_client,
     open_websocket,
 )
-
-EIO = "/engine.io/?EIO=4"
-
-
-def polling_url(sid: str | None = None) -> str:
-    return f"{EIO}&transport=polling" + (f"&sid={sid}" if sid else "")
-
-
-def websocket_url(sid: str | None = None) -> str:
-    return f"{EIO}&transport=websocket" + (f"&sid={sid}" if sid else "")
 
 
 class Recorder:
