@@ -361,7 +361,7 @@ async def test_volatile_emit_is_dropped_instead_of_waiting(autojump_clock: Any) 
 async def test_reserved_names_cannot_be_emitted_or_received(
     autojump_clock: Any, caplog: Any, name: str
 ) -> None:
-    caplog.set_level(logging.INFO, "trio_engineio.socketio")
+    caplog.set_level(logging.DEBUG, "trio_engineio.socketio")
     sio = make_server()
     calls: list[Any] = []
     sio.on(name, lambda *args: calls.append(args))
@@ -428,3 +428,46 @@ async def test_emit_is_a_cancellation_point(autojump_clock: Any) -> None:
         await nothing_for(peer, 1)  # cancelled before anything was sent
         await sio.emit("y", to=sid)
         assert await peer.receive() == Packet(T.EVENT, data=["y"])
+
+
+async def test_plain_and_async_handlers_start_in_arrival_order(autojump_clock: Any, caplog: Any) -> None:
+    """Plain functions run in the reading task, but never ahead of an earlier event's task."""
+    sio = make_server()
+    order: list[str] = []
+
+    @sio.event
+    async def slow(sid: str) -> str:
+        order.append("slow started")
+        await trio.sleep(1)
+        return "slow done"
+
+    @sio.event
+    def quick(sid: str) -> str:
+        order.append("quick")
+        return "quick done"
+
+    async def later(value: int) -> int:
+        await trio.sleep(0.5)
+        return value + 1
+
+    sio.on("deferred", lambda sid, value: later(value))  # a plain function returning an awaitable
+
+    @sio.event
+    def broken(sid: str) -> None:
+        raise RuntimeError("handler bug")
+
+    async with running(sio) as app, open_peer(app) as peer:
+        await connected_sid(peer)
+        await peer.send(Packet(T.EVENT, data=["slow"], id=1))
+        await peer.send(Packet(T.EVENT, data=["quick"], id=2))
+        assert await peer.receive() == Packet(T.ACK, data=["quick done"], id=2)
+        assert await peer.receive() == Packet(T.ACK, data=["slow done"], id=1)
+        assert order == ["slow started", "quick"]
+        await peer.send(Packet(T.EVENT, data=["quick"], id=3))  # nothing running: inline
+        assert await peer.receive() == Packet(T.ACK, data=["quick done"], id=3)
+        await peer.send(Packet(T.EVENT, data=["deferred", 41], id=4))
+        assert await peer.receive() == Packet(T.ACK, data=[42], id=4)
+        await peer.send(Packet(T.EVENT, data=["broken"], id=5))
+        await peer.send(Packet(T.EVENT, data=["quick"], id=6))
+        assert await peer.receive() == Packet(T.ACK, data=["quick done"], id=6)  # no ack for 5
+        assert "handler bug" in caplog.text

@@ -3,6 +3,7 @@ calling them (arity-tolerant, sync or async, ack values as argument lists)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -20,6 +21,8 @@ __all__ = [
     "call_handler",
     "check_event_name",
     "emit_arguments",
+    "is_async_handler",
+    "trim_arguments",
 ]
 
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
@@ -92,10 +95,23 @@ class HandlerRegistry:
 
 async def call_handler(handler: Callable[..., Any], *args: Any) -> Any:
     """Call ``handler(*args)``, dropping trailing arguments it cannot take (``disconnect(sid)``...)."""
+    return await call_maybe_async(handler, *trim_arguments(handler, args))
+
+
+def trim_arguments(handler: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` without the trailing ones ``handler`` cannot take."""
     arity = _arity(handler)
     if arity is not None and arity < len(args):
-        args = args[:arity]
-    return await call_maybe_async(handler, *args)
+        return args[:arity]
+    return args
+
+
+@lru_cache(maxsize=1024)
+def is_async_handler(handler: Callable[..., Any]) -> bool:
+    """Whether calling ``handler`` gives a coroutine to await (an ``async def``, also partial or bound)."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -402,7 +402,7 @@ class Client(HandlerRegistry):
         try:
             event, *args = packet.data
             if event in RESERVED_EVENTS:
-                logger.info("ignored an event named %r from the server (reserved)", event)
+                logger.debug("ignored an event named %r from the server (reserved)", event)
                 return
             try:
                 result = await self._trigger(packet.namespace, event, *args)

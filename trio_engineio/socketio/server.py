@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import secrets
@@ -21,6 +22,8 @@ from ._handlers import (
     call_handler,
     check_event_name,
     emit_arguments,
+    is_async_handler,
+    trim_arguments,
 )
 from ._relay import RelayCloseRoom, RelayDisconnect, RelayEmit
 from ._relay import decode as decode_relay
@@ -94,8 +97,11 @@ class Server(HandlerRegistry):
       attachments per packet, ``max_buffered_packets`` emitted to a socket
       during its connect handler.
 
-    Event handlers run as tasks of the connection (so one may ``await
-    sio.call()`` the same client); they start in the order the packets arrived.
+    Coroutine event handlers run as tasks of the connection (so one may
+    ``await sio.call()`` the same client); a plain function runs in the
+    connection's reading task when none of its event tasks is running (it
+    cannot wait: no task is needed). Handlers start in the order the packets
+    arrived.
     """
 
     def __init__(
@@ -322,14 +328,69 @@ class Server(HandlerRegistry):
                 pending.resolve(packet.data)
             await trio.lowlevel.checkpoint()
             return
+        if not nursery.child_tasks and await self._run_plain_event(socket, packet, nursery, limiter):
+            return
         await acquire(limiter)
         nursery.start_soon(self._run_event, socket, packet, limiter)
+
+    async def _run_plain_event(
+        self, socket: ServerSocket, packet: Packet, nursery: trio.Nursery, limiter: trio.Semaphore
+    ) -> bool:
+        """Run a plain-function handler in the reading task; ``False``: it needs a task of its own.
+
+        Only when no event task of this connection is running (handlers still start in the
+        order their packets arrived). A plain function cannot wait, so running it here
+        costs no task; its ack is queued at once unless the outgoing buffer is full (then
+        reading from this client waits, as for a full buffer anywhere).
+        """
+        event = packet.data[0]
+        if event in RESERVED_EVENTS:
+            return False
+        handler, before = self._handler(socket.namespace, event)
+        if handler is None or is_async_handler(handler):
+            return False
+        try:
+            result = handler(*trim_arguments(handler, (*before, socket.sid, *packet.data[1:])))
+        except Exception:
+            self.logger.exception("handler for event %.60r failed (sid %s)", event, socket.sid)
+            return True
+        if inspect.isawaitable(result):  # a plain function that returned an awaitable
+            await acquire(limiter)
+            nursery.start_soon(self._finish_event, socket, packet, result, limiter)
+            return True
+        await self._reply(socket, packet, result)
+        return True
+
+    async def _finish_event(
+        self, socket: ServerSocket, packet: Packet, pending: Any, limiter: trio.Semaphore
+    ) -> None:
+        try:
+            try:
+                result = await pending
+            except Exception:
+                self.logger.exception("handler for event %.60r failed (sid %s)", packet.data[0], socket.sid)
+                return
+            await self._reply(socket, packet, result)
+        finally:
+            limiter.release()
+
+    async def _reply(self, socket: ServerSocket, packet: Packet, result: Any) -> None:
+        """Acknowledge ``packet`` with a handler's ``result``, if it asked for an ack."""
+        if packet.id is None or socket.disconnected:
+            return
+        reply = Packet(PacketType.ACK, socket.namespace, ack_arguments(result), packet.id)
+        try:
+            messages = encode(reply)
+        except (TypeError, ValueError):
+            self.logger.exception("cannot encode the ack of event %.60r", packet.data[0])
+            return
+        await socket.send_messages(messages)
 
     async def _run_event(self, socket: ServerSocket, packet: Packet, limiter: trio.Semaphore) -> None:
         try:
             event, *args = packet.data
             if event in RESERVED_EVENTS:
-                self.logger.info("ignored an event named %r from %s (reserved)", event, socket.sid)
+                self.logger.debug("ignored an event named %r from %s (reserved)", event, socket.sid)
                 return
             handler, before = self._handler(socket.namespace, event)
             if handler is None:
@@ -340,14 +401,7 @@ class Server(HandlerRegistry):
             except Exception:
                 self.logger.exception("handler for event %.60r failed (sid %s)", event, socket.sid)
                 return
-            if packet.id is not None and not socket.disconnected:
-                reply = Packet(PacketType.ACK, socket.namespace, ack_arguments(result), packet.id)
-                try:
-                    messages = encode(reply)
-                except (TypeError, ValueError):
-                    self.logger.exception("cannot encode the ack of event %.60r", event)
-                    return
-                await socket.send_messages(messages)
+            await self._reply(socket, packet, result)
         finally:
             limiter.release()
 
