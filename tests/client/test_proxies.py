@@ -327,7 +327,7 @@ def test_explicit_proxy_wins_and_keeps_credentials_out_of_repr(clean_env: pytest
     ],
 )
 async def test_bad_proxy_values_are_refused_up_front(value: Any, error: type[Exception]) -> None:
-    with pytest.raises(error):
+    with trio.fail_after(5), pytest.raises(error):
         async with open_client("http://127.0.0.1:9", proxy=value):
             pytest.fail("not refused")  # pragma: no cover
     with pytest.raises(error):

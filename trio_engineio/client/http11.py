@@ -21,7 +21,7 @@ import trio
 from .common import TransportFailed
 from .proxy import Stream
 
-__all__ = ["HTTPConnection", "HTTPError", "NoResponse", "Response"]
+__all__ = ["HTTPConnection", "HTTPError", "NoResponse", "Response", "build_request"]
 
 #: Longest response head (status line and headers) accepted.
 _MAX_HEAD = 64 * 1024
@@ -55,6 +55,18 @@ class Response:
         self.body = body
 
 
+def build_request(
+    method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body_length: int | None
+) -> h11.Request:
+    """An h11 request (validated once: the same object may be sent on any connection)."""
+    if body_length is not None:
+        headers = [*headers, (b"Content-Length", str(body_length).encode())]
+    try:
+        return h11.Request(method=method, target=target, headers=headers)
+    except h11.LocalProtocolError as exc:
+        raise HTTPError(f"cannot send the request: {exc}") from None
+
+
 class HTTPConnection:
     """Requests one after the other on one connection; reusable after a complete keep-alive answer."""
 
@@ -84,16 +96,16 @@ class HTTPConnection:
 
     async def request(
         self,
-        method: bytes,
-        target: bytes,
-        headers: list[tuple[bytes, bytes]],
+        request: h11.Request,
         body: bytes | None,
         *,
         limit: int,
         truncate: bool,
         error_limit: int,
     ) -> tuple[Response, bool]:
-        """Send one request, read its answer; the answer and whether the connection may be reused.
+        """Send ``request`` (from :func:`build_request`) and ``body``, read the answer.
+
+        Returns the answer and whether the connection may be reused.
 
         The decoded body of a 200 answer may hold ``limit`` bytes: beyond it raise
         "payload too large" or, with ``truncate``, keep the first ``limit`` bytes and
@@ -102,10 +114,8 @@ class HTTPConnection:
         stream errors; the connection is then unusable (close it).
         """
         conn = self._h11
-        if body is not None:
-            headers = [*headers, (b"Content-Length", str(len(body)).encode())]
         try:
-            data = conn.send(h11.Request(method=method, target=target, headers=headers))
+            data = conn.send(request)
             if body:
                 data += conn.send(h11.Data(data=body))
             data += conn.send(h11.EndOfMessage())

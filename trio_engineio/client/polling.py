@@ -46,12 +46,13 @@ from __future__ import annotations
 import ssl as _ssl
 from collections.abc import Mapping
 
+import h11
 import httpx
 import trio
 
 from .._exceptions import ConnectionRejected, EngineIOConnectionError, HandshakeFailed
 from .common import EngineURL, TransportFailed
-from .http11 import HTTPConnection, HTTPError, NoResponse
+from .http11 import HTTPConnection, HTTPError, NoResponse, build_request
 from .proxy import Proxy, open_proxy_stream, open_stream
 
 __all__ = ["PollingTransport"]
@@ -357,6 +358,11 @@ class _DirectHTTP:
         self._target = str(url).encode("ascii") if self._forward else url.raw_path
         self._templates = (self._template(get), self._template(post))
         self._conns: list[HTTPConnection | None] = [None, None]
+        #: The last request made for each role, by (cookie header, body length).
+        self._requests: list[tuple[tuple[tuple[bytes, bytes] | None, int | None], h11.Request] | None] = [
+            None,
+            None,
+        ]
         #: Set once the peer was seen closing connections right after its answers.
         self.closes_after_answer = False
         self._retries = 0
@@ -448,7 +454,6 @@ class _DirectHTTP:
                         self._closed_early(conn)
                         self._retries += 1
                         conn = None
-                        reused = False
                         continue  # once: a fresh connection is not retried
                     raise
                 except BaseException:
@@ -462,17 +467,23 @@ class _DirectHTTP:
         assert scope.cancelled_caught
         raise _DirectTimeout(f"no complete answer within {limit_s:g} s")
 
+    def _request_for(self, role: int, body: bytes | None) -> h11.Request:
+        """The request for ``role``, made (and validated by h11) once per cookie and body length."""
+        cookie = self._cookie_header()
+        key = (cookie, None if body is None else len(body))
+        cached = self._requests[role]
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        headers = self._templates[role] if cookie is None else [*self._templates[role], cookie]
+        request = build_request(_METHODS[role], self._target, headers, key[1])
+        self._requests[role] = (key, request)
+        return request
+
     async def _exchange(
         self, conn: HTTPConnection, role: int, body: bytes | None, ok_limit: int
     ) -> tuple[int, bytes, bool]:
-        headers = self._templates[role]
-        cookie = self._cookie_header()
-        if cookie is not None:
-            headers = [*headers, cookie]
         response, keep = await conn.request(
-            _METHODS[role],
-            self._target,
-            headers,
+            self._request_for(role, body),
             body,
             limit=ok_limit,
             truncate=role == _POST,

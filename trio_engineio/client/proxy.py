@@ -18,6 +18,7 @@ import ipaddress
 import re
 import ssl as _ssl
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 from urllib.request import getproxies
 
@@ -29,7 +30,7 @@ __all__ = ["Proxy", "ProxyOption", "ProxyRefused", "Stream", "open_stream", "sel
 
 #: What ``open_client(proxy=...)`` accepts: ``None`` (from the environment, as httpx),
 #: a proxy URL (``http://``, ``https://``, ``socks5://``, ``socks5h://``), or ``False`` (none).
-ProxyOption = str | bool | None
+ProxyOption = str | Literal[False] | None
 
 #: A connected byte stream: TCP, or TLS over TCP (or TLS over TLS through an https proxy).
 Stream = (
