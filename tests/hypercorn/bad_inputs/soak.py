@@ -261,7 +261,7 @@ async def _idle(base: str, count: int, hold: float, tally: Tally, stats: Any) ->
 async def _drive(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "tests.bad_inputs.soak", "--serve",
+        [sys.executable, "-m", "tests.hypercorn.bad_inputs.soak", "--serve",
          "--ping-interval", str(args.ping_interval), "--ping-timeout", str(args.ping_timeout)],
         stdout=subprocess.PIPE,
         env=env,

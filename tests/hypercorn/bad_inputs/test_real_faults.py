@@ -3,7 +3,7 @@
 Aborted requests and RSTs, 413 without reading the body, trailing bytes after an
 upgrade request, bad RSV bits and unmasked frames, slow consumers, clients that
 vanish mid-poll, mid-POST, mid-upgrade and mid-write. Every test runs inside
-:func:`bi_harness.real_engine` (bystanders, no 5xx, nothing escapes, nothing left).
+:func:`engine_harness.real_engine` (bystanders, no 5xx, nothing escapes, nothing left).
 No timer is waited for on the wall clock beyond short heartbeats (0.5 s).
 """
 

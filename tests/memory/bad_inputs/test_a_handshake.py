@@ -1,6 +1,6 @@
 """Bad inputs, section A: handshake and query (in memory, autojump_clock).
 
-Each test runs inside :func:`bi_harness.engine`, which also checks the global
+Each test runs inside :func:`engine_harness.engine`, which also checks the global
 invariants (no exception out of the app, no 5xx, bystanders keep echoing, nothing
 left behind, disconnect once, one-line logs).
 """

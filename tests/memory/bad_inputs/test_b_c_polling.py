@@ -1,6 +1,6 @@
 """Bad inputs, sections B (polling POST) and C (polling GET), in memory on autojump_clock.
 
-The harness (:func:`bi_harness.engine`) checks the global invariants; the tests check
+The harness (:func:`engine_harness.engine`) checks the global invariants; the tests check
 the row's outcome: status, close reason (``DisconnectReason`` and its description),
 and what was or was not delivered.
 """

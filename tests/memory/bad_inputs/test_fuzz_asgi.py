@@ -3,7 +3,7 @@
 Random methods, paths, query strings, headers and bodies (polling), and websocket
 frames in random order on new, upgrading and upgraded sockets, interleaved with
 polling requests of the same session. Every example runs in a fresh
-:func:`bi_harness.engine` (bystanders echoing, no 5xx, nothing escapes the app,
+:func:`engine_harness.engine` (bystanders echoing, no 5xx, nothing escapes the app,
 nothing left behind). Budget: the ``fast`` profile (60 examples per target) in the
 default run, ``HYPOTHESIS_PROFILE=long`` (5000) for ``nox -s fuzz``.
 """
