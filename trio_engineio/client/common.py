@@ -20,6 +20,7 @@ __all__ = [
     "Notifier",
     "SSLOption",
     "TransportFailed",
+    "describe_error",
     "single_exception",
     "websocket_ssl_context",
 ]
@@ -151,6 +152,24 @@ class Notifier:
         await trio.lowlevel.checkpoint()
         while not predicate():
             await self.wait_changed()
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error and what caused it, for messages.
+
+    httpx's trio backend and trio's TLS errors leave the reason in ``__cause__``.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(parts) < 4:
+        seen.add(id(current))
+        text = str(current)
+        part = f"{type(current).__name__}: {text}" if text else type(current).__name__
+        if not parts or (text and text not in parts[-1]):
+            parts.append(part)
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)
 
 
 def single_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -51,7 +51,7 @@ import httpx
 import trio
 
 from .._exceptions import ConnectionRejected, EngineIOConnectionError, HandshakeFailed
-from .common import EngineURL, TransportFailed
+from .common import EngineURL, TransportFailed, describe_error
 from .http11 import HTTPConnection, HTTPError, NoResponse, build_request
 from .proxy import Proxy, open_proxy_stream, open_stream
 
@@ -198,7 +198,7 @@ class PollingTransport:
         except httpx.HTTPError as exc:
             via = f" through proxy {self._proxy.url}" if self._proxy is not None else ""
             raise EngineIOConnectionError(
-                f"handshake request to {url}{via} failed: {_describe(exc)}"
+                f"handshake request to {url}{via} failed: {describe_error(exc)}"
             ) from exc
 
     async def get(self, sid: str) -> bytes:
@@ -208,7 +208,7 @@ class PollingTransport:
             try:
                 status, body = await direct.request(_GET, None, self._max_response_size, self._timeout_s)
             except _DIRECT_ERRORS as exc:
-                raise TransportFailed.closed(f"poll GET failed: {_describe(exc)}") from exc
+                raise TransportFailed.closed(f"poll GET failed: {describe_error(exc)}") from exc
             finally:
                 self._count_direct(direct)
             if status != 200:
@@ -223,7 +223,7 @@ class PollingTransport:
             finally:
                 await resp.aclose()
         except httpx.HTTPError as exc:
-            raise TransportFailed.closed(f"poll GET failed: {_describe(exc)}") from exc
+            raise TransportFailed.closed(f"poll GET failed: {describe_error(exc)}") from exc
 
     async def post(self, sid: str, body: bytes) -> None:
         """One POST carrying ``body``; raises :class:`TransportFailed` unless answered 200."""
@@ -232,7 +232,7 @@ class PollingTransport:
             try:
                 status, answer = await direct.request(_POST, body, _MAX_ERROR_BODY, self._timeout_s)
             except _DIRECT_ERRORS as exc:
-                raise TransportFailed.closed(f"POST failed: {_describe(exc)}") from exc
+                raise TransportFailed.closed(f"POST failed: {describe_error(exc)}") from exc
             finally:
                 self._count_direct(direct)
             if status != 200:
@@ -247,7 +247,7 @@ class PollingTransport:
             finally:
                 await resp.aclose()
         except httpx.HTTPError as exc:
-            raise TransportFailed.closed(f"POST failed: {_describe(exc)}") from exc
+            raise TransportFailed.closed(f"POST failed: {describe_error(exc)}") from exc
 
 
 async def _status_error(method: str, resp: httpx.Response) -> TransportFailed:
@@ -282,21 +282,6 @@ async def _read_limited(resp: httpx.Response, limit: int, *, truncate: bool = Fa
             raise TransportFailed.too_large(f"response body is above the client limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _describe(exc: BaseException) -> str:
-    """The error and what caused it (httpx's trio backend may leave the message empty)."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(parts) < 4:
-        seen.add(id(current))
-        text = str(current)
-        part = f"{type(current).__name__}: {text}" if text else type(current).__name__
-        if not parts or (text and text not in parts[-1]):
-            parts.append(part)
-        current = current.__cause__ or current.__context__
-    return " <- ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import trio_websocket
 from .._exceptions import ConnectionRejected, EngineIOConnectionError
 from .._starting import started_then_shield
 from ..protocol.packets import Packet, encode_frame
-from .common import TransportFailed
+from .common import TransportFailed, describe_error
 from .proxy import Proxy, open_stream
 
 if sys.version_info < (3, 11):
@@ -229,17 +229,7 @@ def _connect_error(url: str, exc: BaseException, proxy: Proxy | None) -> Excepti
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers or ()}
         return ConnectionRejected(exc.status_code, body, headers)
     via = f" through proxy {proxy.url}" if proxy is not None else ""
-    return EngineIOConnectionError(f"websocket connection to {url}{via} failed: {_describe(exc)}")
-
-
-def _describe(exc: BaseException) -> str:
-    """The error and its causes (trio's TLS errors keep the reason in ``__cause__``)."""
-    parts = [repr(exc)]
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and len(parts) < 4:
-        parts.append(repr(cause))
-        cause = cause.__cause__ or cause.__context__
-    return " <- ".join(parts)
+    return EngineIOConnectionError(f"websocket connection to {url}{via} failed: {describe_error(exc)}")
 
 
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
