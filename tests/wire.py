@@ -9,8 +9,8 @@ headers, as hand-made ASGI calls, or as raw TCP bytes, and websockets through
 * URLs: :func:`polling_url` / :func:`websocket_url` (relative, in memory) and
   :class:`Endpoint` (a server on loopback);
 * requests over httpx and trio-websocket: :func:`handshake`, :func:`poll`, :func:`post`,
-  :func:`open_ws`, ``ws_*``; over a :class:`~trio_engineio.testing.TestWebSocket`:
-  :func:`ws_receive`, :func:`ws_close_code`;
+  :func:`pending_get` (a long-poll held open), :func:`open_ws`, ``ws_*``; over a
+  :class:`~trio_engineio.testing.TestWebSocket`: :func:`ws_receive`, :func:`ws_close_code`;
 * ASGI calls made by hand (:func:`asgi_http`, :func:`asgi_websocket`) and raw TCP
   (:func:`raw_http`, :func:`ws_request`, :func:`frame`, ``read_*``, :func:`rst`);
 * :class:`Recorder`: python-engineio-style handlers that record what they saw and echo;
