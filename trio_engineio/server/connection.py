@@ -43,7 +43,8 @@ class Connection(abc.ABC):
     Iterate it to receive messages (``async for message in conn``), call
     :meth:`send` to send, :meth:`aclose` to end the session. Once it has ended,
     :attr:`close_info` says why. Connections are created by the server; the
-    application never constructs one.
+    application never constructs one. This class is the interface (its members are
+    abstract here); the object a handler gets is the server's implementation of it.
     """
 
     __slots__ = ()
