@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +334,56 @@ async def test_bad_proxy_values_are_refused_up_front(value: Any, error: type[Exc
             pytest.fail("not refused")  # pragma: no cover
     with pytest.raises(error):
         Client(proxy=value)
+
+
+async def _pump(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:
+    try:
+        while data := await source.receive_some(65536):
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    finally:
+        await trio.aclose_forcefully(sink)
+
+
+@TRANSPORTS
+async def test_an_https_proxy_is_spoken_to_over_tls(
+    ca: Any,
+    tmp_path: Path,
+    clean_env: pytest.MonkeyPatch,
+    transports: list[str] | None,
+    expected: str,
+) -> None:
+    # tinyproxy behind a TLS front of ours: an `https://` proxy URL. Its certificate is
+    # checked against the system CAs, here the test CA through SSL_CERT_FILE.
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    clean_env.setenv("SSL_CERT_FILE", str(ca_file))
+    front_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(front_context)
+    accepted: list[int] = []
+    async with echo_server() as url, run_tinyproxy(tmp_path) as proxy, trio.open_nursery() as nursery:
+
+        async def front(tls: trio.SSLStream[trio.SocketStream]) -> None:
+            accepted.append(1)
+            upstream = await trio.open_tcp_stream("127.0.0.1", proxy.port)
+            async with trio.open_nursery() as pumps:
+                pumps.start_soon(_pump, tls, upstream)
+                pumps.start_soon(_pump, upstream, tls)
+
+        listeners = await nursery.start(
+            partial(trio.serve_ssl_over_tcp, front, 0, front_context, host="127.0.0.1")
+        )
+        front_port = listeners[0].transport_listener.socket.getsockname()[1]
+        with trio.fail_after(30):
+            async with open_client(
+                url, transports=transports, proxy=f"https://127.0.0.1:{front_port}"
+            ) as conn:
+                await exchange_until(conn, expected)
+        nursery.cancel_scope.cancel()
+    port = port_of(url)
+    if transports != ["websocket"]:
+        assert_polled_through_tinyproxy(proxy, port)
+    if transports != ["polling"]:
+        assert_tunneled_through_tinyproxy(proxy, port)
+    assert accepted

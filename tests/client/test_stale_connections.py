@@ -139,9 +139,12 @@ async def test_a_users_httpx_client_gets_the_get_retry_too() -> None:
 
 
 async def test_a_post_the_server_may_have_taken_is_not_sent_twice() -> None:
-    async with closing_server([], drop={b"POST"}) as (server, url):
+    async with closing_server([b"4one", b"4two"], drop={b"POST"}) as (server, url):
         with trio.fail_after(10):
             async with open_client(url, transports=["polling"]) as conn:
+                # The second GET is answered on the first one's connection: the peer keeps
+                # connections open, so POSTs reuse theirs from now on.
+                assert [await conn.receive(), await conn.receive()] == ["one", "two"]
                 await conn.send("first")
                 while not server.bodies(b"POST"):
                     await trio.sleep(0.01)
@@ -153,6 +156,22 @@ async def test_a_post_the_server_may_have_taken_is_not_sent_twice() -> None:
     assert sum(body.count(b"second") for body in posts) == 1  # never duplicated
     assert conn.close_info is not None
     assert conn.close_info.reason.value == "transport close"
+
+
+async def test_posts_reuse_no_connection_before_the_peer_kept_one_open() -> None:
+    # One GET answered, the next one still waiting: nothing shows yet that the server keeps
+    # connections open, so each POST (never resent once written) gets a fresh connection.
+    async with closing_server([b"4one"], drop=set()) as (server, url):
+        with trio.fail_after(10):
+            async with open_client(url, transports=["polling"]) as conn:
+                assert await conn.receive() == "one"
+                for i in range(3):
+                    await conn.send(f"post {i}")
+                    while len(server.bodies(b"POST")) < i + 1:
+                        await trio.sleep(0.01)
+    post_connections = [number for number, method, _ in server.requests if method == b"POST"]
+    assert len(post_connections) >= 3
+    assert len(set(post_connections)) == len(post_connections)
 
 
 async def test_polling_through_tinyproxy_which_closes_after_every_answer(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ twice:
   answer at all means the connection was closed under it (HTTP's own rule for
   idempotent requests, RFC 9110 section 9.2.2); a POST in that case is not
   (the server may have taken its packets): the session closes, as before;
+* POSTs reuse a connection only once the peer has answered a request on a reused
+  connection (it keeps connections open); until then each POST gets a fresh one,
+  so the first POSTs cannot meet a peer that closes after every answer;
 * a connection that turned out closed within :data:`_QUICK_CLOSE` seconds of its
   last answer marks the peer as closing after each answer: from then on each
   request gets a fresh connection, so a POST never meets that race again.
@@ -350,6 +353,8 @@ class _DirectHTTP:
         ]
         #: Set once the peer was seen closing connections right after its answers.
         self.closes_after_answer = False
+        #: Set once a request was answered on a reused connection: the peer keeps them open.
+        self.keeps_alive = False
         self._retries = 0
 
     def _template(self, request: httpx.Request) -> list[tuple[bytes, bytes]]:
@@ -444,7 +449,11 @@ class _DirectHTTP:
                 except BaseException:
                     conn.close()
                     raise
-                if keep and not self.closes_after_answer:
+                if reused:
+                    self.keeps_alive = True
+                # A POST is never resent after it was written, so it reuses a connection only
+                # once the peer has shown that it keeps them open (a GET may find out).
+                if keep and not self.closes_after_answer and (role == _GET or self.keeps_alive):
                     self._conns[role] = conn
                 else:
                     conn.close()
