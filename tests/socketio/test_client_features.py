@@ -194,3 +194,18 @@ async def test_client_ignores_reserved_events_from_the_server(autojump_clock: An
         assert calls == [("*", ("real", 1))]
         assert client.connected
         assert await client.call("echo", "alive", timeout=5) == "alive"
+
+
+async def test_client_volatile_emit_dropped_while_the_send_buffer_is_full(autojump_clock: Any) -> None:
+    sio = make_server()
+    notes: list[Any] = []
+    sio.on("note", lambda sid, value: notes.append(value))
+    async with served(sio) as options, socketio.Client(send_buffer_size=1, **options) as client:
+        await client.connect(URL, transports=["polling"])
+        await client.emit("note", "v1", volatile=True)  # queued: the buffer now holds bytes
+        await client.emit("note", "v2", volatile=True)  # before the next POST took them: dropped
+        await wait_for(lambda: notes)
+        await trio.sleep(1)
+        await client.emit("note", "v3", volatile=True)  # the POST took v1: room again
+        await wait_for(lambda: len(notes) == 2)
+        assert notes == ["v1", "v3"]
