@@ -7,7 +7,7 @@ by ``scripts/bootstrap.sh`` (set ``SOCKETIO_CLIENT_JS`` to use another copy).
 
 Events: the client sends ``say(text)`` (acked with the number of listeners) and
 ``switch(room)``; the server emits ``said({name, text})``, ``joined`` and ``left``
-to the room.
+(also when someone goes away: the ``disconnecting`` event) to the room.
 """
 
 from __future__ import annotations
@@ -65,8 +65,11 @@ def build_server(**options: Any) -> socketio.Server:
             return str(room)
 
     @sio.event
-    async def disconnect(sid: str, reason: str) -> None:
-        pass  # the socket already left its rooms: nothing to clean up
+    async def disconnecting(sid: str, reason: str) -> None:
+        # Still in its room (``disconnect`` comes after the socket left its rooms).
+        session = await sio.get_session(sid)
+        for room in sio.rooms(sid)[1:]:
+            await sio.emit("left", {"name": session["name"], "room": room}, room=room, skip_sid=sid)
 
     return sio
 

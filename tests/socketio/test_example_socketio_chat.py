@@ -40,3 +40,11 @@ async def test_chat_rooms(serve_app: ServeApp) -> None:
                 await trio.sleep(0.01)
         assert heard == {"ann": ["hello", "anyone?"], "bob": ["hello"]}
         assert await bob.call("switch", "nowhere", timeout=5) == "trio"
+        left: list[Any] = []
+        bob.on("left", left.append)
+        assert await ann.call("switch", "trio", timeout=5) == "trio"
+        await ann.disconnect()  # bob hears it from the server's disconnecting handler
+        with trio.fail_after(5):
+            while not left:
+                await trio.sleep(0.01)
+        assert left == [{"name": "ann", "room": "trio"}]
