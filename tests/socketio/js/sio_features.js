@@ -7,6 +7,7 @@
 
 const path = require("path");
 const { io } = require(path.join(__dirname, "..", "..", "js", "node_modules", "socket.io-client"));
+const { run } = require("./run.js");
 
 const config = JSON.parse(process.argv[2]);
 const result = {};
@@ -39,21 +40,4 @@ async function main() {
   result.ok = true;
 }
 
-const timer = setTimeout(() => {
-  result.error = "timeout";
-  console.log(JSON.stringify(result));
-  process.exit(1);
-}, 20000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    console.log(JSON.stringify(result));
-    process.exit(0);
-  },
-  (err) => {
-    clearTimeout(timer);
-    result.error = String(err && err.stack ? err.stack : err);
-    console.log(JSON.stringify(result));
-    process.exit(1);
-  },
-);
+run(main, result);
