@@ -84,9 +84,11 @@ class Client(HandlerRegistry):
     tries (0: unlimited), waiting ``reconnection_delay`` seconds doubled each
     time up to ``reconnection_delay_max``, randomized by ±``randomization_factor``.
     ``max_buffered_emits`` packets may wait while disconnected (beyond,
-    :meth:`emit` raises :class:`DisconnectedError`). Other keyword options
-    (``headers``, ``ssl``, ``http_client``, ``connect_timeout``...) go to
-    :func:`trio_engineio.open_client`.
+    :meth:`emit` raises :class:`DisconnectedError`). ``max_pending_calls``
+    acknowledgements may be awaited per namespace: beyond, the oldest
+    ``emit(callback=)`` is forgotten, or :meth:`call` raises ``RuntimeError``
+    when only calls wait. Other keyword options (``headers``, ``ssl``,
+    ``http_client``, ``connect_timeout``...) go to :func:`trio_engineio.open_client`.
     """
 
     def __init__(
