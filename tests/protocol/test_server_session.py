@@ -857,3 +857,10 @@ def test_poll_payload_of_a_ready_get_is_never_empty() -> None:
     s.close(CloseReason.TRANSPORT_CLOSE)
     assert s.poll_ready()
     assert s.take_poll_payload() == [CLOSE]
+
+
+def test_pong_deadline_counts_from_the_pings_due_time() -> None:
+    """A PING that goes out late (the session was busy) does not move the PONG deadline later."""
+    core = ServerSession("s", transport="polling", ping_interval=0.3, ping_timeout=0.2, now=0.0)
+    core.handle_timeout(0.35)  # the PING was due at 0.3 and goes out 50 ms late
+    assert core.next_deadline() == pytest.approx(0.5)

@@ -14,8 +14,10 @@ the reference does:
 3. a second websocket for an upgraded or upgrading session is accepted and
    closed with 1008 and a reason, and the first one keeps working.
 
-The exact instants of the heartbeat are checked with the autojump clock in
-memory (:func:`test_ping_never_early_and_timeout_on_the_dot`).
+The exact instants of the heartbeat are checked with the autojump clock in memory
+(``test_ping_never_early_and_timeout_on_the_dot`` in
+``tests/memory/server/test_heartbeat_scheduler.py``) and on the session core
+(``test_pong_deadline_counts_from_the_pings_due_time`` in ``tests/protocol/test_server_session.py``).
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ import trio
 import trio_websocket
 from hypercorn_cli import run_hypercorn_cli
 from wire import Endpoint, handshake, open_ws, ws_closed_code, ws_messages
-
-import trio_engineio
-from trio_engineio.protocol import ServerSession
-from trio_engineio.testing import open_test_client
 
 ATTEMPTS = 50
 #: Attempts run at the same time (each with its own session and sockets).
@@ -74,34 +72,6 @@ async def test_silent_polling_session_is_gone_500_ms_after_the_handshake(endpoin
     with trio.fail_after(40):
         await attempts(attempt)
     assert statuses == [400] * ATTEMPTS
-
-
-async def test_ping_never_early_and_timeout_on_the_dot(autojump_clock: trio.testing.MockClock) -> None:
-    """PING at exactly pingInterval; the close at exactly the PING's due time + pingTimeout."""
-    server = trio_engineio.Server(ping_interval=0.3, ping_timeout=0.2)
-    closed_at: list[float] = []
-    server.on("disconnect", lambda sid, reason: closed_at.append(trio.current_time()))
-    app = trio_engineio.ASGIApp(server)
-    async with server, open_test_client(app) as http:
-        await trio.sleep(0.0137)  # off any round number of milliseconds
-        response = await http.get("/engine.io/?EIO=4&transport=polling")
-        opened = trio.current_time()
-        sid = response.text.split('"sid":"', 1)[1].split('"', 1)[0]
-        response = await http.get(f"/engine.io/?EIO=4&transport=polling&sid={sid}")
-        assert response.text == "2"
-        pinged = trio.current_time()
-        assert 0.3 <= pinged - opened <= 0.3 + 0.002
-        # No PONG: gone at the PING's due time + pingTimeout, within 2 ms.
-        await trio.sleep(1)
-        assert closed_at
-        assert 0.5 <= closed_at[0] - opened <= 0.5 + 0.002
-
-
-def test_pong_deadline_counts_from_the_pings_due_time() -> None:
-    """A PING that goes out late (the session was busy) does not move the PONG deadline later."""
-    core = ServerSession("s", transport="polling", ping_interval=0.3, ping_timeout=0.2, now=0.0)
-    core.handle_timeout(0.35)  # the PING was due at 0.3 and goes out 50 ms late
-    assert core.next_deadline() == pytest.approx(0.5)
 
 
 @pytest.mark.timeout(60)

@@ -13,8 +13,11 @@ import random
 
 import trio
 import trio.testing
+from wire import parse_open, polling_url
 
+import trio_engineio
 from trio_engineio.server.heartbeats import SLOT, HeartbeatScheduler
+from trio_engineio.testing import open_test_client
 
 
 class FakeConn:
@@ -125,3 +128,24 @@ async def test_a_session_is_in_one_slot_and_moved_bookings_leave_nothing(
     for conn in conns:
         scheduler.drop(conn)  # type: ignore[arg-type]
     assert scheduler._slots == {}
+
+
+async def test_ping_never_early_and_timeout_on_the_dot(autojump_clock: trio.testing.MockClock) -> None:
+    """PING at exactly pingInterval; the close at exactly the PING's due time + pingTimeout."""
+    server = trio_engineio.Server(ping_interval=0.3, ping_timeout=0.2)
+    closed_at: list[float] = []
+    server.on("disconnect", lambda sid, reason: closed_at.append(trio.current_time()))
+    app = trio_engineio.ASGIApp(server)
+    async with server, open_test_client(app) as http:
+        await trio.sleep(0.0137)  # off any round number of milliseconds
+        response = await http.get(polling_url())
+        opened = trio.current_time()
+        sid = parse_open(response.text)["sid"]
+        response = await http.get(polling_url(sid))
+        assert response.text == "2"
+        pinged = trio.current_time()
+        assert 0.3 <= pinged - opened <= 0.3 + 0.002
+        # No PONG: gone at the PING's due time + pingTimeout, within 2 ms.
+        await trio.sleep(1)
+        assert closed_at
+        assert 0.5 <= closed_at[0] - opened <= 0.5 + 0.002
