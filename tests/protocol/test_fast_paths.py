@@ -164,3 +164,8 @@ def test_both_cores_count_buffered_bytes_as_message_data(batch: list[str | bytes
         client.send_message(data)
     assert server.buffered_bytes == client.buffered_bytes
     assert server.buffered_messages == client.buffered_messages
+
+
+@given(frames)
+def test_the_cores_message_fast_path_is_the_codecs(frame: str | bytes) -> None:
+    assert server_session().message_in_frame(frame) == message_in_frame(frame)

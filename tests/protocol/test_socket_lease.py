@@ -61,9 +61,10 @@ def drain(awaitable: Awaitable[None]) -> None:
 # ----------------------------------------------------------------- reading
 def test_a_puller_reads_and_gives_the_socket_back() -> None:
     lease, socket = lent()
-    assert lease.begin_pull()
+    pull = lease.begin_pull()
+    assert pull is not None
     assert lease.reader is Reader.HANDLER
-    drain(lease.pull())
+    drain(pull())
     assert socket.pulls == 1
     lease.end_pull()
     assert lease.reader is Reader.NOBODY
@@ -84,11 +85,10 @@ def test_a_puller_takes_over_from_the_backstop() -> None:
     assert lease.reader is Reader.BACKSTOP
     assert lease.begin_pull()
     assert scope.cancel_called, "the backstop is asked to stop"
-    assert lease.handing_over
+    assert lease.reader is Reader.HANDING_OVER
     assert not lease.begin_pull(), "a third task waits too"
     assert lease.end_backstop(), "the puller is to be woken"
     assert lease.reader is Reader.HANDLER
-    assert not lease.handing_over
 
 
 def test_a_puller_cancelled_during_the_hand_over_leaves_the_backstop_reading() -> None:
@@ -163,57 +163,65 @@ def test_stopping_a_backstop_cancels_only_a_running_one() -> None:
 # ----------------------------------------------------------------- writing
 def test_only_the_first_send_after_a_received_message_replies_directly() -> None:
     lease, socket = lent()
-    assert not lease.take_reply_slot(queued=False), "nothing was received"
-    lease.message_taken()
-    assert lease.take_reply_slot(queued=False)
-    drain(lease.write_reply("pong"))
+    assert not lease.reply_due, "nothing was received"
+    lease.reply_due = True
+    write = lease.take_reply_slot(queued=False)
+    assert write is not None
+    drain(write("pong"))
     assert socket.replies == ["pong"]
-    assert not lease.take_reply_slot(queued=False), "the second send is queued"
+    assert not lease.reply_due, "the second send is queued"
 
 
 def test_a_reply_never_overtakes_queued_packets() -> None:
     lease, _ = lent()
-    lease.message_taken()
-    assert not lease.take_reply_slot(queued=True)
+    lease.reply_due = True
+    assert lease.take_reply_slot(queued=True) is None
     assert not lease.reply_due, "the chance is used up"
 
 
 def test_a_reply_waits_for_the_transports_write() -> None:
     lease, _ = lent()
     lease.begin_write()
-    lease.message_taken()
-    assert not lease.take_reply_slot(queued=False)
+    lease.reply_due = True
+    assert lease.take_reply_slot(queued=False) is None
     lease.end_write()
     assert lease.writer_idle
 
 
 def test_replies_are_off_unless_allowed() -> None:
     lease, _ = lent(replies=False)
-    lease.message_taken()
-    assert not lease.take_reply_slot(queued=False)
+    lease.reply_due = True
+    assert lease.take_reply_slot(queued=False) is None
     plain = SocketLease(handover_delay=DELAY)
     plain.allow_replies(Socket().write_reply)
-    plain.message_taken()
-    assert not plain.take_reply_slot(queued=False), "no replies where pulls are impossible"
+    plain.reply_due = True
+    assert plain.take_reply_slot(queued=False) is None, "no replies where pulls are impossible"
+
+
+def start_reply(lease: SocketLease) -> None:
+    """What a handler's send() does after receive() handed it a message."""
+    lease.reply_due = True
+    assert lease.take_reply_slot(queued=False) is not None
 
 
 def test_the_transport_waits_for_a_reply_and_is_told_when_it_ends() -> None:
     lease, _ = lent()
     assert not lease.await_reply(), "no reply in progress"
-    lease.begin_reply()
+    start_reply(lease)
+    assert lease.writer is Writer.REPLY
     assert lease.replying
     assert not lease.writer_idle
     assert lease.await_reply()
     assert lease.writer is Writer.REPLY_AWAITED
     assert lease.end_reply(), "somebody waits: wake them"
     assert lease.writer_idle
-    lease.begin_reply()
+    start_reply(lease)
     assert not lease.end_reply(), "nobody waited"
 
 
 def test_the_transport_never_writes_over_a_reply() -> None:
     lease, _ = lent()
-    lease.begin_reply()
+    start_reply(lease)
     with pytest.raises(AssertionError):
         lease.begin_write()
 
@@ -222,14 +230,14 @@ def test_the_transport_never_writes_over_a_reply() -> None:
 def test_detaching_wakes_the_puller_and_ends_pulls_and_replies() -> None:
     lease, socket = lent()
     lease.begin_pull()
-    lease.message_taken()
+    lease.reply_due = True
     lease.detach()
     assert socket.interrupts == 1
     assert not lease.attached
     assert not lease.can_pull
     lease.end_pull()
     assert not lease.begin_pull()
-    assert not lease.take_reply_slot(queued=False)
+    assert lease.take_reply_slot(queued=False) is None
     assert not lease.backstop_due(1e9, queue_full=False, handler_done=True)
     assert lease.pulled(0.0) is None
     lease.interrupt()

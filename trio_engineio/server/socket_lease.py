@@ -68,6 +68,18 @@ class Writer(enum.Enum):
     REPLY_AWAITED = "reply awaited"
 
 
+# The members as module globals for the methods below, which run for every message:
+# Python 3.11 reads ``Reader.NOBODY`` about ten times slower than a global.
+_NOBODY = Reader.NOBODY
+_HANDLER = Reader.HANDLER
+_BACKSTOP = Reader.BACKSTOP
+_HANDING_OVER = Reader.HANDING_OVER
+_IDLE = Writer.NOBODY
+_TRANSPORT = Writer.TRANSPORT
+_REPLY = Writer.REPLY
+_REPLY_AWAITED = Writer.REPLY_AWAITED
+
+
 class SocketLease:
     """The shared use of one session's websocket (see the module docstring).
 
@@ -105,11 +117,12 @@ class SocketLease:
         self.handover_delay = handover_delay
         #: False once the transport took the socket back (its request is over).
         self.attached = True
-        self.reader = Reader.NOBODY
-        self.writer = Writer.NOBODY
+        self.reader = _NOBODY
+        self.writer = _IDLE
         #: When the backstop may read if no task pulls meanwhile.
         self.handover_at = -math.inf
-        #: A message was handed to the handler: its next send() may reply directly.
+        #: Set by ``receive()`` when it hands a message to the handler: the next
+        #: send() may reply directly (see :meth:`take_reply_slot`).
         self.reply_due = False
         self._backstop_scope: trio.CancelScope | None = None
 
@@ -122,58 +135,55 @@ class SocketLease:
         """True when a handler's task may read frames itself."""
         return self._pull is not None and self.attached
 
-    def begin_pull(self) -> bool:
-        """A task in ``receive()`` wants to read; True if it may (it is now the reader).
+    def begin_pull(self) -> Callable[[], Awaitable[None]] | None:
+        """A task in ``receive()`` wants to read: the function it awaits to read, or ``None``.
 
-        False while another task pulls. If the backstop is reading it is asked
-        to stop, and the puller waits while :meth:`handing_over` is True.
+        ``None`` while another task pulls (or the socket cannot be pulled). If
+        the backstop is reading it is asked to stop, and the puller waits while
+        :attr:`reader` is ``Reader.HANDING_OVER`` before it reads.
         """
-        if not self.can_pull:
-            return False
-        if self.reader is Reader.NOBODY:
-            self.reader = Reader.HANDLER
-            return True
-        if self.reader is Reader.BACKSTOP:
-            self.reader = Reader.HANDING_OVER
+        pull = self._pull
+        if pull is None or not self.attached:
+            return None
+        if self.reader is _NOBODY:
+            self.reader = _HANDLER
+            return pull
+        if self.reader is _BACKSTOP:
+            self.reader = _HANDING_OVER
             self.stop_backstop()
-            return True
-        return False
+            return pull
+        return None
 
-    @property
-    def handing_over(self) -> bool:
-        """True while a puller waits for the backstop read to let go."""
-        return self.reader is Reader.HANDING_OVER
-
-    def pull(self) -> Awaitable[None]:
-        """Read the next frame(s) in the calling task (only after :meth:`begin_pull`)."""
-        assert self._pull is not None
-        assert self.reader is Reader.HANDLER
-        return self._pull()
-
-    def end_pull(self) -> None:
+    def end_pull(self, now: float | None = None) -> float | None:
         """The puller stopped (read, cancelled or woken): the socket is free again.
 
         A puller cancelled while waiting for the hand-over leaves the backstop
-        reading.
+        reading. With ``now`` (it read the socket) it returns when the backstop
+        may read next, as :meth:`pulled` does; ``None`` otherwise.
         """
-        if self.reader is Reader.HANDING_OVER:
-            self.reader = Reader.BACKSTOP
-        elif self.reader is Reader.HANDLER:
-            self.reader = Reader.NOBODY
+        if self.reader is _HANDING_OVER:
+            self.reader = _BACKSTOP
+        elif self.reader is _HANDLER:
+            self.reader = _NOBODY
+        if now is None or self._pull is None or not self.attached:
+            return None
+        self.handover_at = now + self.handover_delay
+        return self.handover_at
 
     def pulled(self, now: float) -> float | None:
-        """``receive()`` returned after reading the socket: when the backstop may read next.
+        """As if a task had just read: when the backstop may read next (``None``: nothing to book).
 
-        ``None`` when there is nothing to book (the socket was given back).
+        A newly lent socket starts so, to give a handler already waiting in
+        ``receive()`` the delay to come and read before the backstop does.
         """
-        if not self.can_pull:
+        if self._pull is None or not self.attached:
             return None
         self.handover_at = now + self.handover_delay
         return self.handover_at
 
     def backstop_due(self, now: float, *, queue_full: bool, handler_done: bool) -> bool:
         """True when the request task should read frames itself."""
-        if self.reader is not Reader.NOBODY or not self.attached or queue_full:
+        if self.reader is not _NOBODY or not self.attached or queue_full:
             return False
         if self._pull is None or handler_done:
             return True
@@ -181,14 +191,14 @@ class SocketLease:
 
     def pending_handover(self, now: float) -> float | None:
         """A future moment the backstop will be due at, if nobody reads now; else ``None``."""
-        if self._pull is None or self.reader is not Reader.NOBODY or self.handover_at <= now:
+        if self._pull is None or self.reader is not _NOBODY or self.handover_at <= now:
             return None
         return self.handover_at
 
     def begin_backstop(self, scope: trio.CancelScope) -> None:
         """The request task starts a backstop read under ``scope`` (cancelled to stop it)."""
-        assert self.reader is Reader.NOBODY, self.reader
-        self.reader = Reader.BACKSTOP
+        assert self.reader is _NOBODY, self.reader
+        self.reader = _BACKSTOP
         self._backstop_scope = scope
 
     def stop_backstop(self) -> None:
@@ -199,10 +209,10 @@ class SocketLease:
     def end_backstop(self) -> bool:
         """The backstop read is over; True if a puller waits to take over (wake it)."""
         self._backstop_scope = None
-        if self.reader is Reader.HANDING_OVER:
-            self.reader = Reader.HANDLER
+        if self.reader is _HANDING_OVER:
+            self.reader = _HANDLER
             return True
-        self.reader = Reader.NOBODY
+        self.reader = _NOBODY
         return False
 
     # ------------------------------------------------------------- writing
@@ -211,40 +221,33 @@ class SocketLease:
         if self._pull is not None:
             self._write_reply = write_reply
 
-    def message_taken(self) -> None:
-        """``receive()`` handed a message to the handler: its next send() is a reply."""
-        self.reply_due = True
+    def take_reply_slot(self, *, queued: bool) -> Callable[[Message], Awaitable[None]] | None:
+        """A send() after :attr:`reply_due` was set: how to write its message directly, or ``None``.
 
-    def take_reply_slot(self, *, queued: bool) -> bool:
-        """A send(): True if it may write its message directly (then it must call :meth:`write_reply`).
-
-        Only the first send after a received message, when the socket is still
-        lent, nobody writes and nothing is ``queued`` ahead of it.
+        Only the first send after a received message may, when the socket is
+        still lent, nobody writes and nothing is ``queued`` ahead of it; the
+        chance is used up either way. The caller awaits the returned writer with
+        its message in its own task: the writer is now ``Writer.REPLY`` until
+        that write calls :meth:`end_reply`.
         """
-        if not self.reply_due:
-            return False
         self.reply_due = False
-        return self._write_reply is not None and self.attached and self.writer is Writer.NOBODY and not queued
-
-    def write_reply(self, message: Message) -> Awaitable[None]:
-        """Write one message in the calling task (after :meth:`take_reply_slot`)."""
-        assert self._write_reply is not None
-        return self._write_reply(message)
-
-    def begin_reply(self) -> None:
-        """The reply's write starts."""
-        self.writer = Writer.REPLY
+        if self.writer is _IDLE and not queued and self.attached:
+            write_reply = self._write_reply
+            if write_reply is not None:
+                self.writer = _REPLY
+            return write_reply
+        return None
 
     def end_reply(self) -> bool:
         """The reply's write is over; True if a task waits for it (wake it)."""
-        awaited = self.writer is Writer.REPLY_AWAITED
-        self.writer = Writer.NOBODY
+        awaited = self.writer is _REPLY_AWAITED
+        self.writer = _IDLE
         return awaited
 
     @property
     def replying(self) -> bool:
         """True while a handler's task writes a reply."""
-        return self.writer is Writer.REPLY or self.writer is Writer.REPLY_AWAITED
+        return self.writer is _REPLY or self.writer is _REPLY_AWAITED
 
     def await_reply(self) -> bool:
         """True if a reply is being written: the caller waits for the session to change.
@@ -253,22 +256,22 @@ class SocketLease:
         """
         if not self.replying:
             return False
-        self.writer = Writer.REPLY_AWAITED
+        self.writer = _REPLY_AWAITED
         return True
 
     def begin_write(self) -> None:
         """The request task starts writing a batch (the writer must be idle)."""
-        assert self.writer is Writer.NOBODY, self.writer
-        self.writer = Writer.TRANSPORT
+        assert self.writer is _IDLE, self.writer
+        self.writer = _TRANSPORT
 
     def end_write(self) -> None:
         """The request task's batch is written."""
-        self.writer = Writer.NOBODY
+        self.writer = _IDLE
 
     @property
     def writer_idle(self) -> bool:
         """True when nobody writes."""
-        return self.writer is Writer.NOBODY
+        return self.writer is _IDLE
 
     # ----------------------------------------------------------- lifetime
     def interrupt(self) -> None:

@@ -517,8 +517,7 @@ class WebSocketHandler:
         ``Cancelled`` out of the send means nothing was written, so the message
         goes back to the queue for the transport.
         """
-        lease.begin_reply()
-        requeued = False
+        requeued = False  # the lease's writer is REPLY since take_reply_slot()
         frame = encode_message_frame(message)
         try:
             if type(frame) is str:
