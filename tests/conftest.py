@@ -1,4 +1,4 @@
-"""Suite-wide settings: Hypothesis profiles and the ``deadline`` marker.
+"""Suite-wide settings: Hypothesis profiles, the ``deadline`` marker and the ``serve_app`` fixture.
 
 ``fast`` (default) keeps the synchronous protocol suite well under 10 s;
 ``long`` is for fuzzing runs: ``HYPOTHESIS_PROFILE=long pytest``.
@@ -6,6 +6,8 @@
 ``@pytest.mark.deadline(seconds)`` (on a test or a module) makes the whole trio run of a
 test, its trio fixtures' setup and teardown included, fail with ``trio.TooSlowError``
 after ``seconds``: a hang fails fast without a ``with trio.fail_after(...)`` in every test.
+
+``serve_app`` (from ``loopback.py``) serves an ASGI app on 127.0.0.1:0 for any test that asks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any
 import pytest
 import trio
 from hypothesis import HealthCheck, settings
+from loopback import serve_app
+
+__all__ = ["serve_app"]
 
 settings.register_profile("fast", max_examples=60, deadline=None)
 settings.register_profile(

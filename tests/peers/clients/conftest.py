@@ -1,7 +1,7 @@
 """Fixtures for the interop tests: our server in-process, real peers in subprocesses.
 
 * ``echo_server(**options)`` serves an echo :class:`trio_engineio.Server` with
-  :func:`trio_engineio.serve` on ``127.0.0.1:0`` inside the test's nursery and
+  ``serve_app`` (tests/loopback.py) on ``127.0.0.1:0`` inside the test's nursery and
   records, per session, what the handlers saw (transport, message counts, the
   disconnect reason).
 * ``run_json(command, seconds=...)`` runs a peer script (Node or Python) that
@@ -19,13 +19,14 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from loopback import ServeApp
 
 import trio_engineio
 
@@ -117,39 +118,6 @@ class Served:
 
 
 StartServer = Callable[..., Awaitable[Served]]
-
-
-ServeApp = Callable[[Any], Awaitable[str]]
-
-
-@pytest.fixture
-async def serve_app(nursery: trio.Nursery) -> AsyncIterator[ServeApp]:
-    """A factory: ``url = await serve_app(asgi_app)`` serves it on 127.0.0.1:0.
-
-    Teardown fires every ``shutdown_trigger`` and waits for ``serve()`` to return.
-    """
-    stops: list[tuple[trio.Event, trio.Event]] = []
-
-    async def start(app: Any) -> str:
-        stop, stopped = trio.Event(), trio.Event()
-
-        async def run(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                await trio_engineio.serve(
-                    app, "127.0.0.1", 0, shutdown_trigger=stop.wait, task_status=task_status
-                )
-            finally:
-                stopped.set()
-
-        binds = await nursery.start(run)
-        stops.append((stop, stopped))
-        return next(b for b in binds if b.startswith("http://127.0.0.1:"))
-
-    yield start
-    with trio.fail_after(15):
-        for stop, stopped in stops:
-            stop.set()
-            await stopped.wait()
 
 
 @pytest.fixture

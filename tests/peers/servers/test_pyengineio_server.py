@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pytest
 import trio
-from client_helpers import PeerFactory, echo_exchange, make_messages, open_client, open_socket_count
+from client_helpers import echo_exchange, make_messages, open_client, open_socket_count
+
+from .conftest import PeerFactory
 
 pytestmark = pytest.mark.interop
 

@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.lowlevel
 from client_helpers import echo_exchange, open_client, open_socket_count
-from fake_server import FakeEngineIO, serve_fake
 from trio.testing import MockClock
+from wire import FakeEngineIO, serve_fake
 
 from trio_engineio import ClientConnection, ConnectionClosed, ConnectionRejected, HandshakeFailed
 from trio_engineio.protocol import Packet, PacketType

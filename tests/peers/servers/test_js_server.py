@@ -1,10 +1,15 @@
-"""The client against the JavaScript ``engine.io`` server (tests/js/echo_server.js)."""
+"""The client against the JavaScript ``engine.io`` server (js/echo_server.js).
+
+Echoes over each transport, the upgrade, maxPayload, and the event-style Client's handlers.
+"""
 
 from __future__ import annotations
 
 import pytest
 import trio
-from client_helpers import PeerFactory, echo_exchange, make_messages, open_client, open_socket_count
+from client_helpers import Client, echo_exchange, make_messages, open_client, open_socket_count
+
+from .conftest import PeerFactory
 
 pytestmark = pytest.mark.interop
 
@@ -58,3 +63,56 @@ async def test_server_maxpayload_is_respected(js_server: PeerFactory) -> None:
                 with pytest.raises(ValueError, match="maxPayload"):
                     await conn.send(b"x" * 1500)  # 2001 bytes in a payload: can never be sent
             assert conn.close_reason == "client disconnect"
+
+
+async def test_client_handlers_sync_and_async(js_server: PeerFactory) -> None:
+    calls: list[tuple[str, object]] = []
+    got_all = trio.Event()
+    async with js_server() as url:
+        with trio.fail_after(20):
+            async with Client() as client:
+
+                @client.on("connect")
+                def on_connect() -> None:
+                    calls.append(("connect", client.sid))
+
+                @client.on("message")
+                async def on_message(data: str | bytes) -> None:
+                    calls.append(("message", data))
+                    if data == b"last":
+                        got_all.set()
+
+                @client.on("disconnect")
+                async def on_disconnect(reason: str) -> None:
+                    await trio.lowlevel.checkpoint()
+                    calls.append(("disconnect", reason))
+
+                await client.connect(url, transports=["websocket"])
+                assert client.connected
+                assert client.transport() == "websocket"
+                assert client.sid
+                await client.send("hello")
+                await client.send({"a": [1, 2]})
+                await client.send(b"last")
+                await got_all.wait()
+                await client.disconnect()
+                assert not client.connected
+                assert client.sid is None
+                assert client.transport() is None
+                await client.wait()  # returns at once now
+    assert calls[0][0] == "connect"
+    assert calls[1:4] == [("message", "hello"), ("message", '{"a": [1, 2]}'), ("message", b"last")]
+    assert calls[4:] == [("disconnect", "client disconnect")]
+
+
+async def test_client_with_explicit_nursery(js_server: PeerFactory) -> None:
+    async with js_server() as url:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                client = Client(nursery=nursery)
+                echoed = trio.Event()
+                client.on("message", lambda data: echoed.set())
+                await client.connect(url)
+                await client.send("ping?")
+                await echoed.wait()
+                await client.disconnect()

@@ -8,7 +8,8 @@ sent, or it is a GET); a POST the server may have taken is never sent twice.
 A scripted HTTP server reproduces the race deterministically: it reads the next
 request on a kept-alive connection, then closes without answering, as a server
 or proxy does when it closes a connection the moment the request arrives.
-tinyproxy, which closes after every answer without saying so, is the real case.
+tinyproxy, which closes after every answer without saying so, is the real case
+(tests/peers/proxies/test_proxies.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,11 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 
 import httpx
 import pytest
 import trio
 from client_helpers import open_client
-from proxy_servers import echo_server, run_tinyproxy
 
 from trio_engineio import ConnectionClosed
 
@@ -172,24 +171,3 @@ async def test_posts_reuse_no_connection_before_the_peer_kept_one_open() -> None
     post_connections = [number for number, method, _ in server.requests if method == b"POST"]
     assert len(post_connections) >= 3
     assert len(set(post_connections)) == len(post_connections)
-
-
-async def test_polling_through_tinyproxy_which_closes_after_every_answer(tmp_path: Path) -> None:
-    # The issue's third finding: tinyproxy closes each connection after its answer (without
-    # `Connection: close`), and a reused one killed the session now and then.
-    rounds = 150
-    async with echo_server() as url, run_tinyproxy(tmp_path) as proxy:
-        with trio.fail_after(60):
-            async with open_client(url, transports=["polling"], proxy=proxy.url) as conn:
-                for i in range(rounds):
-                    await conn.send(f"round {i}")
-                    assert await conn.receive() == f"round {i}"
-                assert not conn.closed
-                polling = conn._polling
-                assert polling._direct is not None
-                learned = polling._direct.closes_after_answer
-    log = proxy.log()
-    # Every request got its own proxy connection: tinyproxy really closed them all.
-    assert log.count("Request (file descriptor") >= rounds
-    assert log.count("Closed connection between local client") >= rounds
-    assert learned  # the client saw the early closes and stopped reusing connections

@@ -10,16 +10,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
-
-import trio_engineio
 
 
 @dataclass
@@ -126,33 +123,3 @@ async def run_microsocks(
     userinfo = f"{url_auth[0]}:{url_auth[1]}@" if url_auth is not None else ""
     async with _process(command, port, "microsocks", log_path):
         yield RunningProxy(f"socks5://{userinfo}127.0.0.1:{port}", port, log_path)
-
-
-@asynccontextmanager
-async def echo_server(**serve_options: Any) -> AsyncIterator[str]:
-    """Our echo Server under serve() on 127.0.0.1:0 (TLS with ``certfile``/``keyfile``)."""
-    server = trio_engineio.Server()
-
-    async def message(sid: str, data: str | bytes) -> None:
-        await server.send(sid, data)
-
-    server.on("message", message)
-    app = trio_engineio.ASGIApp(server)
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        run: Callable[..., Any] = trio_engineio.serve
-        binds = await nursery.start(
-            lambda task_status: run(
-                app,
-                "127.0.0.1",
-                0,
-                shutdown_trigger=stop.wait,
-                graceful_timeout=0.5,
-                task_status=task_status,
-                **serve_options,
-            )
-        )
-        try:
-            yield next(b for b in binds if "://127.0.0.1:" in b)
-        finally:
-            stop.set()

@@ -1,4 +1,8 @@
-"""The event-style Client (python-engineio AsyncClient style) and URL handling."""
+"""The event-style Client (python-engineio AsyncClient style) and URL handling.
+
+Against the scripted fake server on hypercorn; the handlers against npm engine.io are in
+tests/peers/servers/test_js_server.py.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +10,11 @@ import ssl
 
 import pytest
 import trio
-from client_helpers import Client, PeerFactory
-from fake_server import FakeEngineIO, serve_fake
+from client_helpers import Client
+from wire import FakeEngineIO, serve_fake
 
 from trio_engineio import ConnectionClosed, ConnectionRejected
 from trio_engineio.client.common import EngineURL, websocket_ssl_context
-
-
-async def test_client_handlers_sync_and_async(js_server: PeerFactory) -> None:
-    calls: list[tuple[str, object]] = []
-    got_all = trio.Event()
-    async with js_server() as url:
-        with trio.fail_after(20):
-            async with Client() as client:
-
-                @client.on("connect")
-                def on_connect() -> None:
-                    calls.append(("connect", client.sid))
-
-                @client.on("message")
-                async def on_message(data: str | bytes) -> None:
-                    calls.append(("message", data))
-                    if data == b"last":
-                        got_all.set()
-
-                @client.on("disconnect")
-                async def on_disconnect(reason: str) -> None:
-                    await trio.lowlevel.checkpoint()
-                    calls.append(("disconnect", reason))
-
-                await client.connect(url, transports=["websocket"])
-                assert client.connected
-                assert client.transport() == "websocket"
-                assert client.sid
-                await client.send("hello")
-                await client.send({"a": [1, 2]})
-                await client.send(b"last")
-                await got_all.wait()
-                await client.disconnect()
-                assert not client.connected
-                assert client.sid is None
-                assert client.transport() is None
-                await client.wait()  # returns at once now
-    assert calls[0][0] == "connect"
-    assert calls[1:4] == [("message", "hello"), ("message", '{"a": [1, 2]}'), ("message", b"last")]
-    assert calls[4:] == [("disconnect", "client disconnect")]
 
 
 async def test_client_disconnect_handler_once_on_cancel_and_server_close() -> None:
@@ -100,19 +64,6 @@ async def test_client_connect_errors_and_misuse() -> None:
         await Client().connect("http://127.0.0.1:1")
     with pytest.raises(ValueError, match="unknown event"):
         Client().on("connection")
-
-
-async def test_client_with_explicit_nursery(js_server: PeerFactory) -> None:
-    async with js_server() as url:
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                client = Client(nursery=nursery)
-                echoed = trio.Event()
-                client.on("message", lambda data: echoed.set())
-                await client.connect(url)
-                await client.send("ping?")
-                await echoed.wait()
-                await client.disconnect()
 
 
 def test_engine_url_building() -> None:

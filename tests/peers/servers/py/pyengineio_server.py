@@ -1,10 +1,10 @@
 """python-engineio's AsyncServer as an echo peer, under uvicorn, for the client interop tests.
 
-Run as ``python pyengineio_echo.py [--ping-interval S] [--ping-timeout S] [--max-payload N]
+Run as ``python pyengineio_server.py [--ping-interval S] [--ping-timeout S] [--max-payload N]
 [--transports polling,websocket]``: binds 127.0.0.1 on a free port, prints the port as the
 first stdout line, echoes every message, and exits when stdin closes. Not a test module.
 
-Peer limits this echo inherits (documented in tests/client/test_interop_pyengineio.py):
+Peer limits this echo inherits (documented in tests/peers/servers/test_pyengineio_server.py):
 python-engineio JSON-decodes text messages (``"1"`` would come back as ``1``), and its
 payload decoder refuses more than 16 packets per polling payload.
 """

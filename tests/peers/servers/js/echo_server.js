@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Engine.IO echo server used by the interop tests.
+// npm engine.io echo server for our client's tests (tests/peers/servers); the package comes from
+// tests/js/node_modules (`npm ci` in tests/js).
 //
 // Usage: node echo_server.js [port] [--ping-interval MS] [--ping-timeout MS]
 //          [--max-payload BYTES] [--transports polling,websocket] [--no-upgrades]
@@ -12,7 +13,8 @@
 "use strict";
 
 const http = require("http");
-const engine = require("engine.io");
+const path = require("path");
+const engine = require(path.join(__dirname, "..", "..", "..", "js", "node_modules", "engine.io"));
 
 function parseArgs(argv) {
   const opts = {

@@ -277,7 +277,7 @@ def transport_for(http: httpx.AsyncClient, *, direct: bool) -> PollingTransport:
 
 async def test_direct_path_not_used_with_a_users_client_or_their_accept_encoding() -> None:
     # A user's own client keeps its transport, proxies and hooks; a user's Accept-Encoding
-    # keeps httpx decoding. (Through a proxy the direct path is used: tests/client/test_proxies.py.)
+    # keeps httpx decoding. (Through a proxy the direct path is used: tests/peers/proxies/test_proxies.py.)
     async with httpx.AsyncClient() as plain:
         assert transport_for(plain, direct=False)._direct_for("sid") is None
         chosen = PollingTransport(

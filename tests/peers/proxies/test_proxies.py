@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import trio
 from client_helpers import Client, echo_exchange, open_client
-from proxy_servers import RunningProxy, echo_server, free_port, run_microsocks, run_tinyproxy
+from loopback import echo_server
 
 from trio_engineio import ConnectionRejected, EngineIOConnectionError
 from trio_engineio.client.proxy import Proxy, select_proxy
+
+from .proxy_servers import RunningProxy, free_port, run_microsocks, run_tinyproxy
 
 TRANSPORTS = pytest.mark.parametrize(
     ("transports", "expected"),
@@ -387,3 +389,24 @@ async def test_an_https_proxy_is_spoken_to_over_tls(
     if transports != ["polling"]:
         assert_tunneled_through_tinyproxy(proxy, port)
     assert accepted
+
+
+async def test_polling_through_tinyproxy_which_closes_after_every_answer(tmp_path: Path) -> None:
+    # The third finding: tinyproxy closes each connection after its answer (without
+    # `Connection: close`), and a reused one killed the session now and then.
+    rounds = 150
+    async with echo_server() as url, run_tinyproxy(tmp_path) as proxy:
+        with trio.fail_after(60):
+            async with open_client(url, transports=["polling"], proxy=proxy.url) as conn:
+                for i in range(rounds):
+                    await conn.send(f"round {i}")
+                    assert await conn.receive() == f"round {i}"
+                assert not conn.closed
+                polling = conn._polling
+                assert polling._direct is not None
+                learned = polling._direct.closes_after_answer
+    log = proxy.log()
+    # Every request got its own proxy connection: tinyproxy really closed them all.
+    assert log.count("Request (file descriptor") >= rounds
+    assert log.count("Closed connection between local client") >= rounds
+    assert learned  # the client saw the early closes and stopped reusing connections
