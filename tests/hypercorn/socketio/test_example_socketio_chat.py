@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import ServeApp
+from loopback import ServeApp
 
 from trio_engineio import socketio
 
 pytestmark = pytest.mark.timeout(60)
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "socketio_chat" / "server.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "socketio_chat" / "server.py"
 
 
 def load_example() -> Any:

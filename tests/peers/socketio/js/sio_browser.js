@@ -4,7 +4,7 @@
 "use strict";
 
 const path = require("path");
-const { chromium } = require(path.join(__dirname, "..", "..", "js", "node_modules", "playwright-core"));
+const { chromium } = require(path.join(__dirname, "..", "..", "..", "js", "node_modules", "playwright-core"));
 
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];

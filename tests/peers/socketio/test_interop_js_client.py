@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from app import make_server
-from conftest import HERE, ServeApp, require_node_modules, run_json
 
 from trio_engineio import socketio
+
+from .app import make_server
+from .conftest import HERE, ServeApp, require_node_modules, run_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 

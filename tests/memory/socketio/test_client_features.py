@@ -1,16 +1,15 @@
-"""The client side of ``emit(callback=)``, volatile emits and reserved names, and the server
-features (dynamic namespaces, ``disconnecting``, callbacks) as our client meets them over
-loopback under ``trio_engineio.serve``.
+"""The client side of ``emit(callback=)``, volatile emits and reserved names, in memory.
+
+The server features (dynamic namespaces, ``disconnecting``, callbacks) as our client meets
+them over loopback under ``trio_engineio.serve``: tests/hypercorn/socketio/test_client_over_loopback.py.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 import trio
-from conftest import ServeApp
 from sio_wire import CLIENT_URL, echo_server, served
 
 from trio_engineio import socketio
@@ -123,56 +122,6 @@ async def test_client_volatile_emits_are_not_buffered(autojump_clock: Any) -> No
             await back.wait()
         assert await client.call("echo", "sync", timeout=5) == "sync"
         assert notes == ["volatile while connected", "buffered while reconnecting"]
-
-
-async def test_features_over_loopback(serve_app: ServeApp) -> None:
-    """Dynamic namespaces, callbacks both ways and ``disconnecting``, our client over hypercorn."""
-    sio = socketio.Server(ping_interval=5, ping_timeout=5)
-    pattern = re.compile(r"/game-(\d+)")
-    seen: list[Any] = []
-    gone = trio.Event()
-
-    @sio.on("connect", namespace=pattern)
-    async def connect(namespace: str, sid: str, environ: Any, auth: Any) -> None:
-        await sio.enter_room(sid, "players", namespace=namespace)
-        await sio.emit("ask", namespace, to=sid, namespace=namespace, callback=seen.append)
-
-    @sio.on("move", namespace=pattern)
-    def move(namespace: str, sid: str, square: str) -> Any:
-        return pattern.fullmatch(namespace).group(1), square  # type: ignore[union-attr]
-
-    @sio.on("disconnecting", namespace=pattern)
-    def disconnecting(namespace: str, sid: str, reason: str) -> None:
-        seen.append(("disconnecting", namespace, sio.rooms(sid, namespace=namespace)[1:], reason))
-
-    @sio.on("disconnect", namespace=pattern)
-    def disconnect(namespace: str, sid: str, reason: str) -> None:
-        gone.set()
-
-    url = await serve_app(socketio.ASGIApp(sio))
-    for transports in (["websocket"], ["polling"]):
-        seen.clear()
-        gone = trio.Event()
-        moves: list[Any] = []
-        async with socketio.Client(reconnection=False) as client:
-            client.on("ask", lambda namespace: f"answer from {namespace}", namespace="/game-7")
-            await client.connect(url, transports=transports, namespaces=["/game-7"])
-
-            def moved(*args: Any, moves: list[Any] = moves) -> None:
-                moves.append(args)
-
-            await client.emit("move", "e4", namespace="/game-7", callback=moved)
-            with trio.fail_after(10):
-                while not (moves and seen):
-                    await trio.sleep(0.01)
-            assert moves == [("7", "e4")]
-            assert seen == ["answer from /game-7"]
-            async with socketio.Client(reconnection=False) as refused:
-                with pytest.raises(socketio.ConnectionRefusedError, match="Invalid namespace"):
-                    await refused.connect(url, transports=transports, namespaces=["/game-x"])
-        with trio.fail_after(10):
-            await gone.wait()
-        assert seen[1] == ("disconnecting", "/game-7", ["players"], "client disconnect")
 
 
 async def test_client_ignores_reserved_events_from_the_server(autojump_clock: Any) -> None:

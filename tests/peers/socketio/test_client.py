@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import trio
-from app import make_server
-from conftest import HERE, ServeApp, require_node_modules
 
 from trio_engineio import socketio
+
+from .app import make_server
+from .conftest import HERE, ServeApp, require_node_modules
 
 pytestmark = [pytest.mark.timeout(60)]
 

@@ -1,4 +1,4 @@
-// npm socket.io-client 4.8 against the features of tests/socketio/test_interop_features.py:
+// npm socket.io-client 4.8 against the features of tests/peers/socketio/test_interop_features.py:
 // a dynamic namespace (a pattern on the server), the server's emit(callback=) answered by
 // socket.io-client's ack function, socket.io-client's emitWithAck, a volatile emit, and
 // disconnecting/disconnect seen by the server.
@@ -6,7 +6,7 @@
 "use strict";
 
 const path = require("path");
-const { io } = require(path.join(__dirname, "..", "..", "js", "node_modules", "socket.io-client"));
+const { io } = require(path.join(__dirname, "..", "..", "..", "js", "node_modules", "socket.io-client"));
 const { run } = require("./run.js");
 
 const config = JSON.parse(process.argv[2]);

@@ -12,10 +12,11 @@ import sys
 from typing import Any
 
 import pytest
-from app import make_server
-from conftest import HERE, ServeApp, run_json
 
 from trio_engineio import socketio
+
+from .app import make_server
+from .conftest import HERE, ServeApp, run_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import HERE, ServeApp, require_node_modules, run_json
 
 from trio_engineio import socketio
+
+from .conftest import HERE, ServeApp, require_node_modules, run_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 TRANSPORTS: dict[str, Any] = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": None}

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import HERE, require_node_modules, run_json
 from hypercorn_cli import run_hypercorn_cli
+
+from .conftest import HERE, require_node_modules, run_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 

@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 
 import pytest
-from app import make_server
-from conftest import HERE, NODE_MODULES, ServeApp, require_node_modules, run_json
 
 from trio_engineio import socketio
+
+from .app import make_server
+from .conftest import HERE, NODE_MODULES, ServeApp, require_node_modules, run_json
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

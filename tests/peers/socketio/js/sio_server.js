@@ -1,10 +1,10 @@
-// npm socket.io 4.8's server with the behaviour of tests/socketio/app.py, for our client's tests.
+// npm socket.io 4.8's server with the behaviour of tests/peers/socketio/app.py, for our client's tests.
 // Binds 127.0.0.1 on a free port, prints {"port": N} on stdout, exits when stdin closes.
 "use strict";
 
 const http = require("http");
 const path = require("path");
-const { Server } = require(path.join(__dirname, "..", "..", "js", "node_modules", "socket.io"));
+const { Server } = require(path.join(__dirname, "..", "..", "..", "js", "node_modules", "socket.io"));
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, { pingInterval: 5000, pingTimeout: 5000 });

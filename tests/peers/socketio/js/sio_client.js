@@ -1,10 +1,10 @@
-// npm socket.io-client 4.8 against our Socket.IO server (tests/socketio/app.py).
+// npm socket.io-client 4.8 against our Socket.IO server (tests/peers/socketio/app.py).
 // Usage: node sio_client.js '{"url": "...", "transports": ["polling"] | null}'
 // Prints one JSON line: what each scenario observed.
 "use strict";
 
 const path = require("path");
-const { io } = require(path.join(__dirname, "..", "..", "js", "node_modules", "socket.io-client"));
+const { io } = require(path.join(__dirname, "..", "..", "..", "js", "node_modules", "socket.io-client"));
 const { run } = require("./run.js");
 
 const config = JSON.parse(process.argv[2]);

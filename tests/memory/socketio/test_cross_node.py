@@ -1,22 +1,19 @@
 """Rooms and broadcasts across nodes: two Socket.IO servers on one bus.
 
 In memory (``testing.MemoryBus``, raw peers) for the exchange and hostile relay
-payloads; over loopback with a real ``redis-server`` and our client on each node.
+payloads; over loopback with a real ``redis-server`` in tests/peers/socketio/test_cross_node_redis.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import trio
-from conftest import ServeApp
 from sio_wire import WirePeer, nothing_for, open_peer, quiet_server, running
 
 from trio_engineio import socketio
@@ -145,44 +142,3 @@ async def test_hostile_relay_payloads_are_refused(autojump_clock: Any, payload: 
         await a.emit("fine", room="r")
         assert await peer.receive() == Packet(T.EVENT, data=["fine"])
         await nothing_for(peer, 1)
-
-
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
-async def test_rooms_across_two_hypercorn_nodes_on_redis(serve_app: ServeApp, tmp_path: Path) -> None:
-    """Our client on each node; a room spans both; a broadcast from either reaches both."""
-    from examples.scale_out.deploy import open_redis
-
-    async with open_redis(tmp_path) as redis_url, AsyncExitStack() as stack:
-        nodes = {}
-        for name in ("a", "b"):
-            sio = socketio.Server(node_id=name, bus=socketio_bus(redis_url), ping_interval=5, ping_timeout=5)
-
-            @sio.event
-            async def join(sid: str, room: str, sio: socketio.Server = sio) -> None:
-                await sio.enter_room(sid, room)
-
-            @sio.event
-            async def shout(sid: str, room: str, text: str, sio: socketio.Server = sio) -> None:
-                await sio.emit("heard", text, room=room, skip_sid=sid)
-
-            nodes[name] = await serve_app(socketio.ASGIApp(sio))
-        heard: dict[str, list[Any]] = {"a": [], "b": []}
-        clients = {}
-        for name, transports in (("a", ["websocket"]), ("b", ["polling"])):
-            client = await stack.enter_async_context(socketio.Client(reconnection=False))
-            client.on("heard", heard[name].append)
-            await client.connect(nodes[name], transports=transports)
-            await client.call("join", "lobby", timeout=10)
-            clients[name] = client
-        await clients["a"].emit("shout", ("lobby", "hello from a"))
-        await clients["b"].emit("shout", ("lobby", "hello from b"))
-        with trio.fail_after(10):
-            while not (heard["a"] and heard["b"]):
-                await trio.sleep(0.01)
-        assert heard == {"a": ["hello from b"], "b": ["hello from a"]}
-
-
-def socketio_bus(url: str) -> Bus:
-    from trio_engineio import RedisBus
-
-    return RedisBus(url)
