@@ -4,7 +4,7 @@
 worker that the transports either use or must work around. Each is stated
 once, in the docstring of the name the transports call, with the hypercorn
 versions it was checked on (:data:`QUIRKS`); each has a test over real
-hypercorn (``tests/test_hypercorn_quirks.py``) that asserts the upstream
+hypercorn (``tests/hypercorn/test_hypercorn_quirks.py``) that asserts the upstream
 behaviour is still there and so fails once hypercorn changes it. Behind any
 other ASGI server the same calls fall back to plain ASGI:
 
@@ -114,7 +114,7 @@ _inflate_limit: ContextVar[int] = ContextVar("inflate_limit", default=Config.web
 
 
 # ======================================================================================= quirks
-#: hypercorn versions the quirks were checked on: 0.18.0 by ``tests/test_hypercorn_quirks.py``,
+#: hypercorn versions the quirks were checked on: 0.18.0 by ``tests/hypercorn/test_hypercorn_quirks.py``,
 #: 0.17.3 by reading its code, which is the same at every point named below.
 QUIRKS_CHECKED: tuple[str, ...] = ("0.17.3", "0.18.0")
 
@@ -129,7 +129,7 @@ class Quirk:
     summary: str
     #: The adapter names that state it (their docstrings say why and where).
     names: tuple[str, ...]
-    #: The test in ``tests/test_hypercorn_quirks.py`` that fails once hypercorn changes it.
+    #: The test in ``tests/hypercorn/test_hypercorn_quirks.py`` that fails once hypercorn changes it.
     test: str
     #: hypercorn versions it was checked on.
     checked: tuple[str, ...] = QUIRKS_CHECKED
