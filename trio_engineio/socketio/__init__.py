@@ -11,8 +11,7 @@ from __future__ import annotations
 from .asgi import ASGIApp
 from .client import Client
 from .exceptions import ConnectionRefusedError, DisconnectedError, SocketIOError, TimeoutError
-from .namespace import Namespace
-from .server import NamespaceFilter, Server
+from .server import Namespace, NamespaceFilter, Server
 
 __all__ = [
     "ASGIApp",
