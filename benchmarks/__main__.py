@@ -145,6 +145,9 @@ def _free_port() -> int:
 
 
 class RunningServer:
+    #: Ready once a polling handshake on this path answers 200.
+    ready_path = b"/engine.io/"
+
     def __init__(self, spec: ServerSpec, env: dict[str, str], log_dir: Path) -> None:
         self.spec = spec
         self.port = _free_port()
@@ -165,7 +168,9 @@ class RunningServer:
                 raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode} (see its log)")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.sendall(
+                        b"GET " + self.ready_path + b"?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n"
+                    )
                     if b" 200 " in s.recv(4096):
                         return
             except OSError:

@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import shutil
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -58,20 +57,7 @@ DESCRIPTIONS = {
 class SocketIOServer(RunningServer):
     """A benchmark server process, ready once ``/socket.io/`` answers a polling handshake."""
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode} (see its log)")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
-                    if b" 200 " in s.recv(4096):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.spec.name} did not start in {timeout} s")
+    ready_path = b"/socket.io/"
 
 
 def run_one(name: str, scenario: str, a: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
