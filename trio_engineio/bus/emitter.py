@@ -30,9 +30,6 @@ class Emitter:
         self._link = link
         self._json: JSONModule = json if json is not None else stdlib_json
 
-    def _payload(self, data: str | bytes | dict[str, Any] | list[Any]) -> str | bytes:
-        return to_message(data, self._json)
-
     async def send(self, sid: str, data: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Send ``data`` to session ``sid`` on whichever node holds it.
 
@@ -41,7 +38,7 @@ class Emitter:
         start with ``"a."``) or the message is over the bus's ``max_message_size``. A
         session that no longer exists is counted by the node that owns its id.
         """
-        self._link.publish(BusSend(sid, self._payload(data)))
+        self._link.publish(BusSend(sid, to_message(data, self._json)))
         await trio.lowlevel.checkpoint()
 
     async def disconnect(self, sid: str) -> None:
@@ -59,7 +56,7 @@ class Emitter:
             excluded = frozenset((exclude,))
         else:
             excluded = frozenset(exclude)
-        self._link.publish(BusBroadcast(self._payload(data), excluded))
+        self._link.publish(BusBroadcast(to_message(data, self._json), excluded))
         await trio.lowlevel.checkpoint()
 
     def statistics(self) -> BusStatistics:
